@@ -1,0 +1,23 @@
+# ALSO + BMM noisy-label filtering: noisy labels -> training runs -> Beta mixtures -> metrics
+# -> tables and figures. See README.md. Run the demo with:  snakemake --cores 2
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/noise.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/mixture.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        summary_outputs(),
+        figure_outputs(),
+    default_target: True

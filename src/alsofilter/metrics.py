@@ -1,0 +1,61 @@
+"""Separation and decision metrics of a detector, per epoch (scikit-learn)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+
+METRIC_COLUMNS = ("auc", "ap", "precision", "recall", "f1", "noise_rate_est", "noise_rate_true")
+
+
+def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.ndarray,
+                      threshold: float = 0.5) -> dict[str, float]:
+    """Metrics of one epoch.
+
+    is_noisy : (N,) bool ground truth.  score : (N,) suspicion score (higher = noisy), for
+    ROC-AUC and average precision.  posterior : (N,) BMM noise probability; the decision flags
+    ``posterior > threshold``, giving precision, recall, F1 and the estimated noise rate.
+    AUC/AP are NaN when the ground truth has a single class (no noisy or no clean samples).
+    """
+    is_noisy = np.asarray(is_noisy, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    if not np.all(np.isfinite(score)):
+        raise ValueError(f"score has {int((~np.isfinite(score)).sum())} non-finite values")
+    flagged = np.asarray(posterior) > threshold
+    both = 0 < is_noisy.sum() < is_noisy.size
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        is_noisy, flagged, average="binary", zero_division=0.0)
+    return {
+        "auc": roc_auc_score(is_noisy, score) if both else np.nan,
+        "ap": average_precision_score(is_noisy, score) if both else np.nan,
+        "precision": float(precision), "recall": float(recall), "f1": float(f1),
+        "noise_rate_est": float(flagged.mean()),
+        "noise_rate_true": float(is_noisy.mean()),
+    }
+
+
+def metrics_per_epoch(is_noisy: np.ndarray, scores: np.ndarray, posteriors: np.ndarray,
+                      fit_ok: np.ndarray | None = None, signal: str = "") -> pd.DataFrame:
+    """One row per epoch: ``signal, epoch (1-based), auc, ap, precision, recall, f1,
+    noise_rate_est, noise_rate_true, fit_ok``. scores, posteriors: (E, N)."""
+    rows = []
+    for e in range(scores.shape[0]):
+        row = {"signal": signal, "epoch": e + 1}
+        row.update(detection_metrics(is_noisy, scores[e], posteriors[e]))
+        row["fit_ok"] = bool(fit_ok[e]) if fit_ok is not None else True
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def memorization_fractions(pred: np.ndarray, true_label: np.ndarray, noisy_label: np.ndarray) -> dict[str, float]:
+    """SPEC §7 fig. 1: among mislabeled samples, the fraction predicted as the true class
+    (``correct``), as the given noisy label (``memorized``) or neither (``incorrect``).
+    All three are NaN when no sample is mislabeled."""
+    noisy = true_label != noisy_label
+    if not noisy.any():
+        return {"mem_correct": np.nan, "mem_memorized": np.nan, "mem_incorrect": np.nan}
+    p, t, y = pred[noisy], true_label[noisy], noisy_label[noisy]
+    correct = float(np.mean(p == t))
+    memorized = float(np.mean(p == y))
+    return {"mem_correct": correct, "mem_memorized": memorized,
+            "mem_incorrect": 1.0 - correct - memorized}

@@ -1,0 +1,96 @@
+"""ResNet-18/34, CIFAR variant (SPEC §6), in plain torch (no torchvision).
+
+CIFAR variant: a 3x3 stride-1 stem, no max-pool, four stages of BasicBlocks with
+widths ``w, 2w, 4w, 8w`` (``w = 64`` in the paper), strides 1-2-2-2, global average
+pooling and a linear classifier. ``width`` scales the whole network, so the demo can
+run the same family at a fraction of the cost.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .settings import ARCHS
+
+STAGE_BLOCKS = {
+    "resnet18": (2, 2, 2, 2),
+    "resnet34": (3, 4, 6, 3),
+}
+assert tuple(STAGE_BLOCKS) == ARCHS
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """CIFAR-style ResNet.
+
+    Parameters
+    ----------
+    blocks : tuple of 4 ints
+        BasicBlocks per stage, e.g. ``(2, 2, 2, 2)`` for ResNet-18.
+    num_classes : int
+    in_channels : int
+        3 for RGB, 1 for grey-scale images.
+    width : int
+        Channels of the first stage; the paper's networks use 64.
+
+    Input ``(B, in_channels, H, W)`` float, output logits ``(B, num_classes)``.
+    """
+
+    def __init__(self, blocks, num_classes: int = 10, in_channels: int = 3, width: int = 64):
+        super().__init__()
+        if len(blocks) != 4:
+            raise ValueError(f"ResNet needs 4 stages, got blocks={blocks!r}")
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        layers = []
+        in_planes = width
+        for stage, n_blocks in enumerate(blocks):
+            planes = width * 2**stage
+            stride = 1 if stage == 0 else 2
+            for b in range(n_blocks):
+                layers.append(BasicBlock(in_planes, planes, stride if b == 0 else 1))
+                in_planes = planes
+        self.layers = nn.Sequential(*layers)
+        self.linear = nn.Linear(in_planes, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layers(out)
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+def build_model(arch: str, num_classes: int, in_channels: int = 3, width: int = 64) -> ResNet:
+    """Build a network by name: ``resnet18`` or ``resnet34``."""
+    if arch not in STAGE_BLOCKS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(STAGE_BLOCKS)}")
+    return ResNet(STAGE_BLOCKS[arch], num_classes=num_classes, in_channels=in_channels, width=width)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

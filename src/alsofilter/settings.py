@@ -1,0 +1,57 @@
+"""Settings of a training run, importable without torch (the Snakefile reads them)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+ARCHS = ("resnet18", "resnet34")
+METHODS = ("adamw", "also-min", "also-max")
+ALSO_MODES = ("extragrad", "optimistic", "descent-ascent")
+LOSS_SOURCES = ("train", "eval")
+INT_SETTINGS = ("epochs", "batch_size", "width", "eval_batch_size")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (defaults: the authors' CIFAR-10 settings, SPEC §2)."""
+
+    method: str = "adamw"
+    arch: str = "resnet18"
+    width: int = 64
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    pi_lr: float = 1e-5
+    pi_decay: float = 0.1
+    also_mode: str = "extragrad"
+    eps: float = 1e-20
+    temperature: float = 1.0
+    crop_padding: int = 4
+    flip: bool = True
+    loss_source: str = "train"
+    eval_batch_size: int = 1024
+    device: str = "auto"
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.also_mode not in ALSO_MODES:
+            raise ValueError(f"also_mode must be one of {ALSO_MODES}, got {self.also_mode!r}")
+        if self.loss_source not in LOSS_SOURCES:
+            raise ValueError(f"loss_source must be one of {LOSS_SOURCES}, got {self.loss_source!r}")
+        for key in INT_SETTINGS:
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        if self.crop_padding < 0:
+            raise ValueError(f"crop_padding must be >= 0, got {self.crop_padding}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)

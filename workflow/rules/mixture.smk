@@ -1,0 +1,21 @@
+rule fit_mixture:
+    """Two-component Beta mixture per epoch on every signal of one run."""
+    input:
+        signals=f"{RUN_DIR}/signals.npz",
+    output:
+        mixture=f"{RUN_DIR}/mixture.npz",
+    params:
+        signals=config["signals"],
+        bmm=config.get("bmm", {}),
+    log:
+        f"{LOGS}/mixture/{RUN_PATTERN}.log",
+    benchmark:
+        f"{BENCH}/mixture/{RUN_PATTERN}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/fit_mixture.py"

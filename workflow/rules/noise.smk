@@ -1,0 +1,21 @@
+rule make_noise:
+    """Noisy labels of one (dataset, noise type, rate, seed)."""
+    output:
+        csv=f"{NOISE_PATTERN}.csv",
+        json=f"{NOISE_PATTERN}.json",
+    params:
+        data_dir=config.get("data_dir"),
+        noise_options=config.get("noise_options", {}),
+        dataset_options=lambda wc: dataset_options(wc.dataset),
+    log:
+        f"{LOGS}/noise/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/noise/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/make_noise.py"

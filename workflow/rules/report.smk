@@ -1,0 +1,93 @@
+rule summary_tables:
+    """One row per run and signal, and the seed-aggregated tables (CSV, Markdown, LaTeX)."""
+    input:
+        metrics=run_paths("metrics.csv"),
+        history=run_paths("history.csv"),
+    output:
+        summary=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst",
+                       category="Tables"),
+        by_seed=report(f"{RESULTS}/tables/summary_by_seed.csv", caption="../report/summary_by_seed.rst",
+                       category="Tables"),
+        by_seed_md=f"{RESULTS}/tables/summary_by_seed.md",
+        by_seed_tex=f"{RESULTS}/tables/summary_by_seed.tex",
+    params:
+        runs=run_keys(),
+    log:
+        f"{LOGS}/summary_tables.log",
+    benchmark:
+        f"{BENCH}/summary_tables.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/summary_tables.py"
+
+
+rule figure_auc:
+    """ROC-AUC per epoch per scenario: ALSO blue, AdamW red, seeds as a band."""
+    input:
+        metrics=run_paths("metrics.csv"),
+    output:
+        png=report(f"{RESULTS}/figures/auc_per_epoch.png", caption="../report/auc_per_epoch.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/auc_per_epoch.pdf",
+    params:
+        runs=run_keys(),
+        figure="auc",
+    log:
+        f"{LOGS}/figure_auc.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/figures.py"
+
+
+rule figure_bmm:
+    """Histograms of ALSO weights (last epoch) and AdamW losses (turning point) with the BMM fits."""
+    input:
+        signals=run_paths("signals.npz"),
+        mixture=run_paths("mixture.npz"),
+        metrics=run_paths("metrics.csv"),
+    output:
+        png=report(f"{RESULTS}/figures/bmm_fits.png", caption="../report/bmm_fits.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/bmm_fits.pdf",
+    params:
+        runs=run_keys(),
+        figure="bmm",
+    log:
+        f"{LOGS}/figure_bmm.log",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/figures.py"
+
+
+rule figure_memorization:
+    """Correct / memorized / incorrect fractions of the mislabeled samples per epoch."""
+    input:
+        history=run_paths("history.csv"),
+    output:
+        png=report(f"{RESULTS}/figures/memorization.png", caption="../report/memorization.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/memorization.pdf",
+    params:
+        runs=run_keys(),
+        figure="memorization",
+    log:
+        f"{LOGS}/figure_memorization.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/figures.py"

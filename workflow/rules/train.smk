@@ -1,0 +1,25 @@
+rule train:
+    """Train one run (AdamW, ALSO-min or ALSO-max) and record per-sample signals every epoch."""
+    input:
+        noise=f"{NOISE_PATTERN}.csv",
+    output:
+        signals=f"{RUN_DIR}/signals.npz",
+        history=f"{RUN_DIR}/history.csv",
+        provenance=f"{RUN_DIR}/provenance.json",
+    params:
+        settings=lambda wc: training_settings(config, run_from_wildcards(wc)),
+        data_dir=config.get("data_dir"),
+        dataset_options=lambda wc: dataset_options(wc.dataset),
+    log:
+        f"{LOGS}/train/{RUN_PATTERN}.log",
+    benchmark:
+        f"{BENCH}/train/{RUN_PATTERN}.tsv"
+    threads: config.get("threads", 1)
+    resources:
+        gpu=uses_gpu(),
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/train.py"
