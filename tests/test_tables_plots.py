@@ -65,7 +65,7 @@ def _write_mixture(path, rec):
     for s in ("loss", "weight"):
         if s not in rec:
             continue
-        score = rec["loss"] if s == "loss" else -np.log(N * rec["weight"])
+        score = rec["loss"] if s == "loss" else -N * rec["weight"]
         mix[f"{s}/lo"] = np.percentile(score, 5, axis=1)
         mix[f"{s}/hi"] = np.percentile(score, 95, axis=1)
         mix[f"{s}/alpha"] = np.tile([2.0, 6.0], (E, 1))

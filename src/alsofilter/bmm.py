@@ -7,11 +7,11 @@ Conventions
 -----------
 * **Scores: higher = more suspicious.** For AdamW the score is the per-sample
   cross-entropy (units: nats). ALSO weights are turned into scores *upstream*
-  (not in this module) as ``-log(N * pi)``: a sample with the uniform weight
-  ``1/N`` scores 0, a down-weighted (suspicious) sample scores > 0. This is the
-  documented choice for the mapping of ALSO weights, which the authors do not
-  state (SPEC §4 suggests ``log(N*pi)`` with noisy = lower mean weight; the
-  sign flip makes both signals share one convention).
+  (not in this module, see :mod:`alsofilter.signals`) as ``-N * pi``: a
+  down-weighted (suspicious) sample scores higher. The authors do not state
+  their mapping of ALSO weights (SPEC §4 suggests ``log(N*pi)``); the linear
+  map fits far better on the demo, and the sign flip makes every signal share
+  one convention.
 * **Normalisation** (:func:`percentile_normalise`): the 5th..95th percentile
   range of the scores is min-max scaled to [0, 1] and the result clipped to
   ``[1e-3, 1 - 1e-3]``. Values outside the range are clipped, never dropped.

@@ -29,7 +29,7 @@ DEFAULT_CURVES = (("also-min", "weight"), ("adamw", "loss"), ("also-max", "weigh
 MEM_COLUMNS = (("mem_correct", "correct", "tab:green"),
                ("mem_memorized", "memorized", "tab:red"),
                ("mem_incorrect", "incorrect", "tab:gray"))
-XLABELS = {"weight": "normalised −log(N·π)", "loss": "normalised loss"}
+XLABELS = {"weight": "normalised −N·π", "loss": "normalised loss"}
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -9,8 +9,10 @@ one function here, decorated with :func:`register`, and naming it in ``config.ya
 Built-in signals
 ----------------
 ``loss``       the per-sample cross-entropy of the epoch (AdamW + BMM baseline; SPEC §3).
-``weight``     the ALSO weight π, as ``−log(N·π)`` (small weight = suspicious); a monotone map,
-               so ROC-AUC equals that of ``−π``.
+``weight``     the ALSO weight π, as ``−N·π`` (small weight = suspicious; uniform weights give
+               −1). Linear in π: on the demo the Beta mixture separates the groups far better
+               on π than on ``log π`` (F1 0.75–0.85 vs 0.41 at symmetric 0.4), whose long noisy
+               tail is clipped by the 95th-percentile normalisation. ROC-AUC equals that of −π.
 ``loss_mean``  the per-sample loss averaged over all epochs so far.
 """
 from __future__ import annotations
@@ -67,11 +69,10 @@ def loss_signal(record):
     return record["loss"]
 
 
-@register("weight", requires=("weight",), description="ALSO weight as -log(N*pi)")
+@register("weight", requires=("weight",), description="ALSO weight as -N*pi")
 def weight_signal(record):
     pi = np.asarray(record["weight"], dtype=np.float64)
-    n = pi.shape[-1]
-    return -np.log(np.maximum(pi * n, np.finfo(np.float64).tiny))
+    return -pi * pi.shape[-1]
 
 
 @register("loss_mean", requires=("loss",), description="per-sample loss averaged over epochs so far")
