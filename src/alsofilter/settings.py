@@ -33,6 +33,7 @@ class TrainConfig:
     eval_batch_size: int = 1024
     device: str = "auto"
     seed: int = 42
+    deterministic: bool = False
 
     def __post_init__(self):
         if self.method not in METHODS:

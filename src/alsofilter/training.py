@@ -19,7 +19,9 @@ accuracy and the memorization fractions of the mislabeled samples (SPEC §7).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -61,7 +63,8 @@ def batches(perm: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     (batch norm cannot train on a single sample)."""
     chunks = list(torch.split(perm, batch_size))
     if len(chunks) > 1 and chunks[-1].numel() == 1:
-        chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
+        last = chunks.pop()
+        chunks[-1] = torch.cat([chunks[-1], last])
     return chunks
 
 
@@ -88,10 +91,14 @@ class Trainer:
     noisy_labels : (N,) int labels used for training.
     true_labels : (N,) clean labels (only for the memorization fractions).
     config : :class:`TrainConfig`.
+    name : names the run in error messages.
+
+    All randomness after construction (shuffling, augmentation) comes from ``self.generator``,
+    so a run restored with :meth:`load_state_dict` continues exactly as it would have.
     """
 
     def __init__(self, dataset: ImageDataset, noisy_labels: np.ndarray, true_labels: np.ndarray,
-                 config: TrainConfig):
+                 config: TrainConfig, name: str | None = None):
         n = dataset.x_train.shape[0]
         if len(noisy_labels) != n or len(true_labels) != n:
             raise ValueError(f"label arrays have length {len(noisy_labels)}/{len(true_labels)}, "
@@ -100,18 +107,19 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} is larger than the training set ({n} samples)")
         self.config = config
         self.device = resolve_device(config.device)
+        set_determinism(config.deterministic, self.device)
         seed_everything(config.seed)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(config.seed)
         self.num_samples = n
         self.x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train)).to(self.device)
-        self.y_train = torch.from_numpy(np.asarray(noisy_labels, dtype=np.int64)).to(self.device)
+        self.y_train = torch.from_numpy(np.array(noisy_labels, dtype=np.int64)).to(self.device)
         self.true_labels = np.asarray(true_labels, dtype=np.int64)
         self.noisy_labels = np.asarray(noisy_labels, dtype=np.int64)
         self.x_test = self.y_test = None
         if dataset.x_test is not None and len(dataset.x_test):
             self.x_test = torch.from_numpy(np.ascontiguousarray(dataset.x_test)).to(self.device)
-            self.y_test = torch.from_numpy(np.asarray(dataset.y_test, dtype=np.int64)).to(self.device)
+            self.y_test = torch.from_numpy(np.array(dataset.y_test, dtype=np.int64)).to(self.device)
         self.normalize = Normalize(dataset.mean, dataset.std, self.device)
         self.model = build_model(config.arch, dataset.num_classes, dataset.in_channels,
                                  config.width).to(self.device)
@@ -126,20 +134,35 @@ class Trainer:
                                   temperature=config.temperature, device=self.device)
         self.epoch = 0
         self.record = RunRecord()
+        self.name = name or f"{config.method}/seed{config.seed}"
+        self.stop_requested = False          # set by a SIGTERM handler: checkpoint, then stop
+        self._partial: dict | None = None    # state of an epoch interrupted mid-way
 
     @property
     def is_also(self) -> bool:
         return isinstance(self.optimizer, ALSO)
 
     # ------------------------------------------------------------------ one epoch
-    def train_epoch(self) -> dict[str, torch.Tensor]:
-        """One pass over the training set; returns device tensors ``loss`` and ``pred`` (N,)."""
+    def train_epoch(self) -> dict[str, torch.Tensor] | None:
+        """One pass over the training set; returns device tensors ``loss`` and ``pred`` (N,),
+        or ``None`` when :attr:`stop_requested` interrupted it (its state is kept in
+        ``self._partial`` and goes into the next checkpoint)."""
         cfg = self.config
         self.model.train()
-        loss_buf = torch.zeros(self.num_samples, device=self.device)
-        pred_buf = torch.zeros(self.num_samples, dtype=torch.int64, device=self.device)
-        perm = torch.randperm(self.num_samples, device=self.device, generator=self.generator)
-        for idx in batches(perm, cfg.batch_size):
+        if self._partial is None:
+            perm = torch.randperm(self.num_samples, device=self.device, generator=self.generator)
+            self._partial = {"perm": perm, "position": 0,
+                             "loss": torch.zeros(self.num_samples, device=self.device),
+                             "pred": torch.zeros(self.num_samples, dtype=torch.int64, device=self.device),
+                             "first_bad_step": torch.full((), -1, dtype=torch.int64, device=self.device)}
+        state = self._partial
+        loss_buf, pred_buf, first_bad = state["loss"], state["pred"], state["first_bad_step"]
+        chunks = batches(state["perm"], cfg.batch_size)
+        for step in range(state["position"], len(chunks)):
+            if self.stop_requested:
+                state["position"] = step
+                return None
+            idx = chunks[step]
             xb = self.normalize(augment_batch(self.x_train[idx], cfg.crop_padding, cfg.flip, self.generator))
             yb = self.y_train[idx]
 
@@ -149,14 +172,24 @@ class Trainer:
 
             if self.is_also:
                 ce, logits = self.optimizer.step(idx, closure)
+                finite = torch.isfinite(ce).all() & torch.isfinite(self.optimizer.pi).all()
             else:
                 self.optimizer.zero_grad(set_to_none=True)
                 ce, logits = closure()
                 ce.mean().backward()
                 self.optimizer.step()
                 ce, logits = ce.detach(), logits.detach()
+                finite = torch.isfinite(ce).all()
+            # device-side bookkeeping only: no host synchronisation inside the epoch
+            first_bad.copy_(torch.where((first_bad < 0) & ~finite, step + 1, first_bad))
             loss_buf[idx] = ce
             pred_buf[idx] = logits.argmax(1)
+        self._partial = None
+        bad_step = int(first_bad)
+        if bad_step > 0:
+            raise DivergenceError(f"run {self.name}: non-finite loss or ALSO weights at epoch "
+                                  f"{self.epoch + 1}, step {bad_step} of {len(chunks)}; the run diverged "
+                                  "(lower lr or pi_lr)")
         return {"loss": loss_buf, "pred": pred_buf}
 
     @torch.no_grad()
@@ -171,10 +204,13 @@ class Trainer:
             preds.append(logits.argmax(1))
         return torch.cat(losses), torch.cat(preds)
 
-    def run_epoch(self) -> dict:
-        """Train one epoch, record its signals and history row; returns the row."""
+    def run_epoch(self) -> dict | None:
+        """Train one epoch, record its signals and history row; returns the row (``None``
+        when a stop request interrupted the epoch)."""
         start = time.perf_counter()
         out = self.train_epoch()
+        if out is None:
+            return None
         if self.config.loss_source == "eval":
             out["loss"], out["pred"] = self.predict(self.x_train, self.y_train)
         test_acc = np.nan
@@ -185,13 +221,10 @@ class Trainer:
         loss = out["loss"].cpu().numpy().astype(np.float32)
         pred = out["pred"].cpu().numpy().astype(np.int16)
         self.epoch += 1
-        check_finite(loss, "per-sample loss", self.epoch)
         self.record.add("loss", loss)
         self.record.add("pred", pred)
         if self.is_also:
-            pi = self.optimizer.pi.detach().cpu().numpy().astype(np.float32)
-            check_finite(pi, "ALSO weights π", self.epoch)
-            self.record.add("weight", pi)
+            self.record.add("weight", self.optimizer.pi.detach().cpu().numpy().astype(np.float32))
         row = {"epoch": self.epoch, "train_loss": float(loss.mean()),
                "train_acc": float(np.mean(pred == self.noisy_labels)),
                "test_acc": float(test_acc)}
@@ -200,31 +233,107 @@ class Trainer:
         self.record.history.append(row)
         return row
 
-    def fit(self, progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> RunRecord:
-        """Train until ``config.epochs`` epochs are done; returns the record."""
+    def fit(self, progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
+            checkpoint: "str | os.PathLike | None" = None, checkpoint_every: int = 1) -> RunRecord | None:
+        """Train until ``config.epochs`` epochs are done; returns the record.
+
+        With ``checkpoint`` set, the state is written there (atomically) every
+        ``checkpoint_every`` epochs, and also when :attr:`stop_requested` is set (e.g. by a
+        SIGTERM handler), in which case ``fit`` returns ``None`` after writing it.
+        """
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.config.epochs, initial=self.epoch, desc=self.config.method,
+        bar = tqdm(total=self.config.epochs, initial=self.epoch, desc=self.name,
                    unit="epoch", disable=not progress, leave=True)
-        while self.epoch < self.config.epochs:
-            row = self.run_epoch()
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
-            bar.update(1)
-            if on_epoch is not None:
-                on_epoch(row)
-        bar.close()
+        try:
+            while self.epoch < self.config.epochs:
+                row = self.run_epoch()
+                if row is None:
+                    if checkpoint is not None:
+                        self.save_checkpoint(checkpoint)
+                    return None
+                bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
+                bar.update(1)
+                if on_epoch is not None:
+                    on_epoch(row)
+                if checkpoint is not None and (self.epoch % checkpoint_every == 0
+                                               or self.stop_requested):
+                    self.save_checkpoint(checkpoint)
+                if self.stop_requested and self.epoch < self.config.epochs:
+                    return None
+        finally:
+            bar.close()
         return self.record
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-identically: model, optimizer (π and both Adam
+        states for ALSO), RNG states (Python, NumPy, torch, the run's generator), the epoch,
+        an interrupted epoch's progress, and the signals recorded so far. Only tensors and
+        plain Python values, so it loads with ``torch.load(..., weights_only=True)``."""
+        np_state = np.random.get_state()
+        return {
+            "settings": dataclasses.asdict(self.config),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+            "numpy_rng": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+            "partial": self._partial,
+            "record": {k: [torch.from_numpy(a) for a in v] for k, v in self.record.arrays.items()},
+            "history": self.record.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        saved = state["settings"]
+        current = dataclasses.asdict(self.config)
+        differ = {k: (saved.get(k), v) for k, v in current.items() if k not in ("device",) and saved.get(k) != v}
+        if differ:
+            raise ValueError(f"checkpoint was written with other settings: {differ} (saved, current)")
+        self.epoch = int(state["epoch"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        random.setstate(_to_tuple(state["python_rng"]))
+        kind, key, *rest = state["numpy_rng"]
+        np.random.set_state((kind, key.numpy().astype(np.uint32), int(rest[0]), int(rest[1]), float(rest[2])))
+        partial = state["partial"]
+        self._partial = ({k: v.to(self.device) if torch.is_tensor(v) else v for k, v in partial.items()}
+                         if partial is not None else None)
+        self.record = RunRecord({k: [t.cpu().numpy() for t in v] for k, v in state["record"].items()},
+                                list(state["history"]))
+
+    def save_checkpoint(self, path) -> None:
+        """Write :meth:`state_dict` atomically (temporary file, then rename)."""
+        from .io import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
+
+    def load_checkpoint(self, path) -> None:
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _to_tuple(value):
+    return tuple(_to_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def set_determinism(enabled: bool, device: torch.device) -> None:
+    """Deterministic kernels on CUDA (slower; CPU runs are deterministic anyway)."""
+    if not enabled:
+        return
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True)
 
 
 class DivergenceError(RuntimeError):
     """Training produced non-finite numbers."""
-
-
-def check_finite(values: np.ndarray, what: str, epoch: int) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise DivergenceError(f"{what} has {int(bad.sum())} non-finite values after epoch {epoch}: "
-                              "the run diverged (lower the learning rate or pi_lr)")
 
 
 def record_to_arrays(record: RunRecord, true_labels, noisy_labels) -> dict[str, np.ndarray]:

@@ -10,6 +10,10 @@ rule train:
         settings=lambda wc: training_settings(config, run_from_wildcards(wc)),
         data_dir=config.get("data_dir"),
         dataset_options=lambda wc: dataset_options(wc.dataset),
+        # not an output: survives a killed job, so a rerun resumes from it
+        checkpoint=lambda wc: f"{RESULTS}/checkpoints/" + RUN_PATTERN.format(**wc) + "/checkpoint.pt",
+        checkpoint_every=config.get("checkpoint_every", 1),
+        name=lambda wc: RUN_PATTERN.format(**wc),
     log:
         f"{LOGS}/train/{RUN_PATTERN}.log",
     benchmark:

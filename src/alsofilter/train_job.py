@@ -1,0 +1,93 @@
+"""One training job of the pipeline: labels in, signals out, resumable.
+
+The job checkpoints every ``checkpoint_every`` epochs to a file that is not a rule output, so a
+killed job (SIGKILL, node failure, preemption) started again resumes from its last checkpoint,
+and on CPU finishes with outputs bit-identical to an uninterrupted run. SIGTERM (what SLURM sends
+before its time limit) makes the job write a checkpoint at the current step and exit with status
+143. The checkpoint is deleted once all outputs are written.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .io import atomic_path, write_json_atomic, write_text_atomic
+from .noise import read_noise_table
+
+log = logging.getLogger(__name__)
+
+ENV_KEYS = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_GPUS", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE")
+SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
+
+
+class StopRequested(SystemExit):
+    """Raised after a SIGTERM checkpoint; exits the process with status 143."""
+
+    def __init__(self):
+        super().__init__(SIGTERM_EXIT_CODE)
+
+
+def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_history,
+                     out_provenance, dataset: str, checkpoint=None, checkpoint_every: int = 1,
+                     data_dir: str | None = None, threads: int = 1,
+                     dataset_options: Mapping[str, Any] | None = None, name: str | None = None,
+                     progress: bool = True) -> None:
+    """Train one run on the labels of ``noise_csv``; write ``signals.npz`` (see
+    :func:`~alsofilter.training.record_to_arrays`), ``history.csv`` and ``provenance.json``."""
+    import torch
+
+    from .pipeline import load_pipeline_dataset, provenance
+    from .training import Trainer, TrainConfig, history_frame, record_to_arrays
+
+    log.info("environment: %s", " ".join(f"{k}={os.environ.get(k, '')}" for k in ENV_KEYS))
+    torch.set_num_threads(max(1, int(threads)))
+    config = TrainConfig.from_dict(dict(settings))
+    data = load_pipeline_dataset(dataset, data_dir, dataset_options)
+    table = read_noise_table(noise_csv)
+    if len(table) != data.x_train.shape[0]:
+        raise ValueError(f"{noise_csv} has {len(table)} rows, dataset {dataset!r} has "
+                         f"{data.x_train.shape[0]} training samples")
+    true_labels, noisy_labels = table["true_label"].to_numpy(), table["noisy_label"].to_numpy()
+    start = time.time()
+    trainer = Trainer(data, noisy_labels, true_labels, config, name=name)
+    if checkpoint is not None and Path(checkpoint).exists():
+        try:
+            trainer.load_checkpoint(checkpoint)
+            log.info("resumed from %s at epoch %d", checkpoint, trainer.epoch)
+        except ValueError as err:   # written by a different configuration: start afresh
+            log.warning("ignoring checkpoint %s: %s", checkpoint, err)
+    log.info("training %s on %s (%d samples, device %s)", trainer.name, dataset, len(table), trainer.device)
+
+    def on_sigterm(signum, frame):
+        log.warning("SIGTERM received: writing a checkpoint and stopping")
+        trainer.stop_requested = True
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        record = trainer.fit(progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                             on_epoch=lambda row: log.info("epoch %d: %s", row["epoch"], ", ".join(
+                                 f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if record is None:
+        log.warning("stopped at epoch %d; checkpoint %s; run again to resume", trainer.epoch, checkpoint)
+        raise StopRequested()
+    arrays = record_to_arrays(record, true_labels, noisy_labels)
+    with atomic_path(out_signals) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    write_text_atomic(out_history, history_frame(record).to_csv(index=False))
+    write_json_atomic(out_provenance, provenance({
+        "run": trainer.name, "settings": dict(settings), "dataset": dataset,
+        "noise_file": str(noise_csv), "seed": config.seed, "device": str(trainer.device),
+        "torch_threads": torch.get_num_threads(), "wall_seconds": time.time() - start,
+        "num_parameters": sum(p.numel() for p in trainer.model.parameters())}))
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)

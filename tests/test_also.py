@@ -1,0 +1,185 @@
+"""ALSO optimizer: the π update, the extragradient step, planted noise, state round trip."""
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from alsofilter.also import ALSO, mirror_step
+
+
+def test_mirror_step_hand_computed():
+    # λ = 0, η = 1, g = [0, ln 3]: π_new ∝ [0.5, 0.5/3] → [0.75, 0.25]
+    pi = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    log_prior = torch.log(torch.tensor([0.5, 0.5], dtype=torch.float64))
+    out = mirror_step(pi, torch.tensor([0.0, math.log(3.0)], dtype=torch.float64), 1.0, 0.0, log_prior, eps=0.0)
+    assert torch.allclose(out, torch.tensor([0.75, 0.25], dtype=torch.float64))
+    # λ = 1, η = 1, g = [0, 2 ln 3]: (2 log 0.5 − g) / 2 = log 0.5 − [0, ln 3] → [0.75, 0.25]
+    out = mirror_step(pi, torch.tensor([0.0, 2 * math.log(3.0)], dtype=torch.float64), 1.0, 1.0, log_prior, eps=0.0)
+    assert torch.allclose(out, torch.tensor([0.75, 0.25], dtype=torch.float64))
+    # the KL pull: with g = 0 a non-uniform π moves towards the prior, and stays normalised
+    skewed = torch.tensor([0.9, 0.1], dtype=torch.float64)
+    out = mirror_step(skewed, torch.zeros(2, dtype=torch.float64), 1.0, 1.0, log_prior, eps=0.0)
+    expected = np.exp((np.log([0.9, 0.1]) + np.log([0.5, 0.5])) / 2)
+    assert np.allclose(out.numpy(), expected / expected.sum())
+    # temperature divides the new log-weights
+    out = mirror_step(pi, torch.tensor([0.0, math.log(3.0)], dtype=torch.float64), 1.0, 0.0, log_prior,
+                      eps=0.0, temperature=0.5)
+    assert torch.allclose(out, torch.tensor([0.9, 0.1], dtype=torch.float64))
+
+
+def _problem(n=64, d=5, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = torch.randint(0, classes, (n,), generator=g)
+    model = torch.nn.Linear(d, classes).double()
+    return x, y, model
+
+
+@pytest.mark.parametrize("direction", ["min", "max"])
+def test_descent_ascent_pi_step_matches_formula(direction):
+    x, y, model = _problem()
+    n = x.shape[0]
+    opt = ALSO(model.parameters(), n, lr=1e-2, pi_lr=0.05, pi_decay=0.3, direction=direction,
+               mode="descent-ascent", eps=1e-20)
+    opt.pi = opt.pi.double(); opt.log_prior = opt.log_prior.double()
+    idx = torch.tensor([3, 7, 11, 20])
+    with torch.no_grad():
+        ce = F.cross_entropy(model(x[idx]), y[idx], reduction="none")
+    pi0 = opt.pi.clone()
+    opt.step(idx, lambda: F.cross_entropy(model(x[idx]), y[idx], reduction="none"))
+    sign = 1.0 if direction == "min" else -1.0
+    g = np.zeros(n)
+    g[idx.numpy()] = sign * (n / len(idx)) * ce.numpy()
+    eta, lam = 0.05, 0.3
+    logits = (np.log(pi0.numpy() + 1e-20) + lam * eta * np.log(np.full(n, 1 / n)) - eta * g) / (1 + lam * eta)
+    expected = np.exp(logits - logits.max()); expected /= expected.sum()
+    assert np.allclose(opt.pi.numpy(), expected, rtol=1e-10, atol=1e-15)
+    changed = expected[idx.numpy()] / pi0.numpy()[idx.numpy()]
+    # min: batch samples lose weight relative to the rest; max: they gain
+    others = np.delete(expected, idx.numpy()) / np.delete(pi0.numpy(), idx.numpy())
+    assert (changed.max() < others.min()) if direction == "min" else (changed.min() > others.max())
+
+
+def test_extragradient_step_matches_manual_computation():
+    x, y, model = _problem(seed=1)
+    n = x.shape[0]
+    ref = copy.deepcopy(model)
+    opt = ALSO(model.parameters(), n, lr=0.05, weight_decay=1e-2, pi_lr=0.02, pi_decay=0.1,
+               direction="min", mode="extragrad")
+    idx = torch.tensor([0, 5, 9, 13, 40, 41])
+    scale = n / len(idx)
+    closure = lambda: F.cross_entropy(model(x[idx]), y[idx], reduction="none")
+    opt.step(idx, closure)
+
+    # manual: half step with Adam #1 from θ, π½ from π; gradient at (θ½, π½[B]); Adam #2 from θ
+    pi0 = torch.full((n,), 1.0 / n, dtype=torch.float32)
+    log_prior = torch.log(pi0)
+    half = copy.deepcopy(ref)
+    adam1 = torch.optim.Adam(half.parameters(), lr=0.05, weight_decay=1e-2)
+    ce = F.cross_entropy(half(x[idx]), y[idx], reduction="none") * scale
+    (pi0[idx].double() * ce).sum().backward()
+    g1 = torch.zeros(n); g1[idx] = ce.detach().float()
+    pi_half = mirror_step(pi0, g1, 0.02, 0.1, log_prior)
+    adam1.step()
+    half.zero_grad()
+    ce2 = F.cross_entropy(half(x[idx]), y[idx], reduction="none") * scale
+    (pi_half[idx].double() * ce2).sum().backward()
+    g2 = torch.zeros(n); g2[idx] = ce2.detach().float()
+    expected_pi = mirror_step(pi0, g2, 0.02, 0.1, log_prior)
+    adam2 = torch.optim.Adam(ref.parameters(), lr=0.05, weight_decay=1e-2)
+    for p, q in zip(ref.parameters(), half.parameters()):
+        p.grad = q.grad.clone()
+    adam2.step()
+    assert torch.allclose(opt.pi, expected_pi, atol=1e-9)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert torch.allclose(p, q, atol=1e-12)
+
+
+def _planted(n=600, classes=4, flip=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3.0, size=(classes, 2))
+    y_true = rng.integers(0, classes, n)
+    x = centers[y_true] + rng.normal(0, 0.6, size=(n, 2))
+    noisy = y_true.copy()
+    flip_idx = rng.choice(n, int(flip * n), replace=False)
+    noisy[flip_idx] = (y_true[flip_idx] + rng.integers(1, classes, len(flip_idx))) % classes
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(noisy), noisy != y_true
+
+
+def _train_also(direction, mode="extragrad", epochs=15, seed=0):
+    x, y, is_noisy = _planted()
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    opt = ALSO(model.parameters(), len(y), lr=1e-2, weight_decay=1e-4, pi_lr=1e-3, pi_decay=0.1,
+               direction=direction, mode=mode)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(y), generator=g).split(32):
+            opt.step(idx, lambda idx=idx: F.cross_entropy(model(x[idx]), y[idx], reduction="none"))
+    return opt.pi.numpy(), is_noisy
+
+
+@pytest.mark.parametrize("mode", ["extragrad", "optimistic", "descent-ascent"])
+def test_min_downweights_planted_noise(mode):
+    pi, is_noisy = _train_also("min", mode)
+    assert abs(pi.sum() - 1) < 1e-4
+    assert roc_auc_score(is_noisy, -pi) >= 0.95
+
+
+def test_max_upweights_planted_noise():
+    pi, is_noisy = _train_also("max")
+    assert roc_auc_score(is_noisy, pi) >= 0.95
+
+
+@pytest.mark.parametrize("mode", ["extragrad", "optimistic", "descent-ascent"])
+def test_state_dict_round_trip_resumes_identically(mode):
+    x, y, _ = _planted(n=200)
+
+    def make():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+        return model, ALSO(model.parameters(), len(y), lr=1e-2, pi_lr=1e-3, mode=mode)
+
+    def run(model, opt, batches):
+        for idx in batches:
+            opt.step(idx, lambda idx=idx: F.cross_entropy(model(x[idx]), y[idx], reduction="none"))
+
+    batches = list(torch.randperm(len(y), generator=torch.Generator().manual_seed(1)).split(25))
+    model, opt = make()
+    run(model, opt, batches[:4])
+    saved = copy.deepcopy((model.state_dict(), opt.state_dict()))
+    run(model, opt, batches[4:])
+
+    model2, opt2 = make()
+    model2.load_state_dict(saved[0])
+    opt2.load_state_dict(saved[1])
+    run(model2, opt2, batches[4:])
+    assert torch.equal(opt.pi, opt2.pi)
+    for p, q in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_state_dict_rejects_other_settings():
+    _, _, model = _problem()
+    opt = ALSO(model.parameters(), 64, direction="min")
+    other = ALSO(model.parameters(), 64, direction="max")
+    with pytest.raises(ValueError, match="direction"):
+        other.load_state_dict(opt.state_dict())
+
+
+def test_bad_arguments_are_named():
+    _, _, model = _problem()
+    with pytest.raises(ValueError, match="direction"):
+        ALSO(model.parameters(), 10, direction="sideways")
+    with pytest.raises(ValueError, match="mode"):
+        ALSO(model.parameters(), 10, mode="fast")
+    with pytest.raises(ValueError, match="pi_lr"):
+        ALSO(model.parameters(), 10, pi_lr=-1)
+    opt = ALSO(model.parameters(), 64)
+    x, y, _ = _problem()
+    with pytest.raises(ValueError, match="per-sample losses"):
+        opt.step(torch.tensor([0, 1]), lambda: F.cross_entropy(model(x[:2]), y[:2]))
