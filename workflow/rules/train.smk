@@ -11,9 +11,9 @@ rule train:
         data_dir=config.get("data_dir"),
         dataset_options=lambda wc: dataset_options(wc.dataset),
         # not an output: survives a killed job, so a rerun resumes from it
-        checkpoint=lambda wc: f"{RESULTS}/checkpoints/" + RUN_PATTERN.format(**wc) + "/checkpoint.pt",
+        checkpoint=f"{RESULTS}/checkpoints/{RUN_PATTERN}/checkpoint.pt",
         checkpoint_every=config.get("checkpoint_every", 1),
-        name=lambda wc: RUN_PATTERN.format(**wc),
+        name=RUN_PATTERN,
     log:
         f"{LOGS}/train/{RUN_PATTERN}.log",
     benchmark:
