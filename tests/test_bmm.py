@@ -295,3 +295,12 @@ def test_fit_per_epoch_nan_row_names_epoch():
 def test_fit_per_epoch_rejects_1d():
     with pytest.raises(ValueError, match="2-D"):
         fit_per_epoch(np.arange(10.0))
+
+
+def test_single_component_data_gives_finite_posteriors():
+    """Data from one Beta only: the fit stays finite and the posterior is a probability."""
+    x = np.random.default_rng(7).beta(2.0, 5.0, 5000)
+    bmm = BetaMixture().fit(np.clip(x, 1e-3, 1 - 1e-3))
+    p = bmm.noise_posterior(x.clip(1e-3, 1 - 1e-3))
+    assert np.all(np.isfinite(p)) and np.all((p >= 0) & (p <= 1))
+    assert np.all(np.isfinite(bmm.alpha_)) and np.all(np.isfinite(bmm.beta_))

@@ -8,6 +8,7 @@ ARCHS = ("resnet18", "resnet34")
 METHODS = ("adamw", "also-min", "also-max")
 ALSO_MODES = ("extragrad", "optimistic", "descent-ascent")
 LOSS_SOURCES = ("train", "eval")
+PRECISIONS = ("fp32", "bf16")
 INT_SETTINGS = ("epochs", "batch_size", "width", "eval_batch_size")
 
 
@@ -34,6 +35,8 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 42
     deterministic: bool = False
+    precision: str = "fp32"
+    channels_last: bool = False
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -42,6 +45,8 @@ class TrainConfig:
             raise ValueError(f"also_mode must be one of {ALSO_MODES}, got {self.also_mode!r}")
         if self.loss_source not in LOSS_SOURCES:
             raise ValueError(f"loss_source must be one of {LOSS_SOURCES}, got {self.loss_source!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for key in INT_SETTINGS:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:

@@ -123,6 +123,8 @@ class Trainer:
         self.normalize = Normalize(dataset.mean, dataset.std, self.device)
         self.model = build_model(config.arch, dataset.num_classes, dataset.in_channels,
                                  config.width).to(self.device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
         if config.method == "adamw":
             self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                                weight_decay=config.weight_decay)
@@ -167,7 +169,7 @@ class Trainer:
             yb = self.y_train[idx]
 
             def closure(xb=xb, yb=yb):
-                logits = self.model(xb)
+                logits = self.forward(xb)
                 return F.cross_entropy(logits, yb, reduction="none"), logits
 
             if self.is_also:
@@ -192,13 +194,21 @@ class Trainer:
                                   "(lower lr or pi_lr)")
         return {"loss": loss_buf, "pred": pred_buf}
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits in float32; with ``precision="bf16"`` the network runs under bf16 autocast."""
+        x = x.contiguous(memory_format=self.memory_format)
+        if self.config.precision == "bf16":
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                return self.model(x).float()
+        return self.model(x)
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eval-mode per-sample loss and prediction, no augmentation. x uint8 (M, C, H, W)."""
         self.model.eval()
         losses, preds = [], []
         for start in range(0, x.shape[0], self.config.eval_batch_size):
-            logits = self.model(self.normalize(x[start:start + self.config.eval_batch_size]))
+            logits = self.forward(self.normalize(x[start:start + self.config.eval_batch_size]))
             yb = y[start:start + self.config.eval_batch_size]
             losses.append(F.cross_entropy(logits, yb, reduction="none"))
             preds.append(logits.argmax(1))
