@@ -113,6 +113,7 @@ class ALSO:
         self._prev_theta_grads: list[torch.Tensor] | None = None
         self._prev_pi_grad: torch.Tensor | None = None
         self._sign = 1.0 if direction == "min" else -1.0
+        self._theta_old: list[torch.Tensor] | None = None   # buffer for the θ the half step leaves
 
     # ------------------------------------------------------------------ helpers
     def _pass(self, closure: Callable, pi_batch: torch.Tensor, scale: float):
@@ -151,7 +152,10 @@ class ALSO:
             self.pi = self._mirror(self.pi, self._pi_grad(indices, scaled))
             return _detach(out)
 
-        theta_old = [p.detach().clone() for p in self.params]
+        if self._theta_old is None:
+            self._theta_old = [torch.empty_like(p) for p in self.params]
+        with torch.no_grad():
+            torch._foreach_copy_(self._theta_old, [p.detach() for p in self.params])
         pi_old = self.pi
         first_out = None
         if self.mode == "extragrad":
@@ -177,8 +181,7 @@ class ALSO:
         else:
             pi_grad = self._pi_grad(indices, scaled)
         with torch.no_grad():                                        # back to the old θ
-            for p, old in zip(self.params, theta_old):
-                p.copy_(old)
+            torch._foreach_copy_([p.detach() for p in self.params], self._theta_old)
         self.adam.step()                                             # θ_new from θ_old
         self.pi = self._mirror(pi_old, pi_grad)                      # π_new from π_old
         return _detach(first_out)
