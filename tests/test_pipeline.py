@@ -1,5 +1,4 @@
 """End to end: the real snakemake on the tiny config, in a temporary working directory."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -43,12 +43,21 @@ __all__ = [
     "load_cifar100",
     "load_npz",
     "load_image_folder",
+    "image_folder_entries",
+    "FORMATS",
+    "cifar_files_present",
+    "download_cifar",
+    "dataset_metadata",
+    "digits_train_size",
+    "npz_train_size",
     "channel_stats",
     "safe_load_pickle",
     "RestrictedUnpickler",
 ]
 
 DATASETS = ("digits", "cifar10", "cifar100")
+#: what a configured dataset can be: a built-in, an .npz file or a folder of class folders
+FORMATS = DATASETS + ("npz", "image_folder")
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 CIFAR10_DIRNAME = "cifar-10-batches-py"
@@ -429,8 +438,10 @@ def load_npz(path) -> ImageDataset:
     """Images from a ``.npz`` file.
 
     Keys: ``x`` (uint8, ``N x H x W`` or channels-last ``N x H x W x C``) and ``y`` (integer labels
-    0..C-1), optionally ``x_test``/``y_test`` (both or neither) and ``class_names`` (strings; then
-    ``num_classes = len(class_names)``, otherwise ``max label + 1`` and names ``"0", "1", ...``).
+    0..C-1), optionally ``x_test``/``y_test`` (both or neither), ``class_names`` (strings; then
+    ``num_classes = len(class_names)``, otherwise ``max label + 1`` and names ``"0", "1", ...``)
+    and ``file_names`` (N strings naming each training image, e.g. its original file; they
+    appear in the ranked list of suspicious samples).
     """
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
@@ -473,7 +484,18 @@ def load_npz(path) -> ImageDataset:
     else:
         num_classes = max_label + 1
         class_names = [str(i) for i in range(num_classes)]
-    return _make_dataset(path.stem, x, y, x_test, y_test, num_classes, class_names)
+    file_names = None
+    if "file_names" in arrays:
+        file_names = _string_list(arrays["file_names"], "file_names", path)
+        if len(file_names) != x.shape[0]:
+            raise ValueError(f"{path}: 'file_names' has {len(file_names)} entries but there are {x.shape[0]} images")
+    return _make_dataset(path.stem, x, y, x_test, y_test, num_classes, class_names, file_names=file_names)
+
+
+def _string_list(arr: np.ndarray, key: str, path: pathlib.Path) -> list[str]:
+    if arr.ndim != 1 or arr.dtype.kind not in "US":
+        raise ValueError(f"{path}: {key!r} must be a 1-D array of strings, got {arr.dtype} {arr.shape}")
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in arr.tolist()]
 
 
 def load_image_folder(root) -> ImageDataset:
@@ -487,20 +509,7 @@ def load_image_folder(root) -> ImageDataset:
     from PIL import Image, UnidentifiedImageError
 
     root = pathlib.Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist (or is not a directory)")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise ValueError(f"image folder {root} has no class sub-folders (expected root/<class_name>/<images>)")
-    entries: list[tuple[pathlib.Path, int]] = []
-    for label, cls in enumerate(classes):
-        files = sorted(
-            p for p in (root / cls).iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise ValueError(f"class folder {root / cls} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        entries.extend((p, label) for p in files)
+    classes, entries = image_folder_entries(root)
 
     grey_modes = {"1", "L", "I", "I;16", "F"}
     size = None
@@ -532,6 +541,146 @@ def load_image_folder(root) -> ImageDataset:
     y = np.array([label for _, label in entries], dtype=np.int64)
     file_names = [p.relative_to(root).as_posix() for p, _ in entries]
     return _make_dataset(root.name, x, y, None, None, len(classes), classes, file_names=file_names)
+
+
+def image_folder_entries(root) -> tuple[list[str], list[tuple[pathlib.Path, int]]]:
+    """Classes (sorted sub-folder names) and ``(file, label)`` in the order
+    :func:`load_image_folder` reads them, without opening any image."""
+    root = pathlib.Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist (or is not a directory)")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ValueError(f"image folder {root} has no class sub-folders (expected root/<class_name>/<images>)")
+    entries: list[tuple[pathlib.Path, int]] = []
+    for label, cls in enumerate(classes):
+        files = sorted(
+            p for p in (root / cls).iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        if not files:
+            raise ValueError(f"class folder {root / cls} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        entries.extend((p, label) for p in files)
+    return classes, entries
+
+
+# --------------------------------------------------------------------------------------------
+# fetching CIFAR (optional; needs torchvision)
+
+
+def cifar_files_present(data_dir, kind: str) -> bool:
+    """True when every file of ``kind`` (``cifar10``/``cifar100``) is under ``data_dir``."""
+    if data_dir is None:
+        return False
+    data_dir = pathlib.Path(data_dir).expanduser()
+    dirname, names = ((CIFAR10_DIRNAME, CIFAR10_TRAIN_FILES + ("test_batch", "batches.meta"))
+                      if kind == "cifar10" else (CIFAR100_DIRNAME, ("train", "test", "meta")))
+    folder = data_dir if data_dir.name == dirname else data_dir / dirname
+    return all((folder / n).is_file() for n in names)
+
+
+def download_cifar(data_dir, kind: str) -> pathlib.Path:
+    """Fetch CIFAR-10/100 into ``data_dir`` with torchvision unless the files are there already.
+
+    torchvision is imported here and nowhere else, so machines without it (the CPU path) never
+    touch it. Concurrent jobs serialise on a lock file in ``data_dir``; torchvision checks the
+    archive's MD5 and extracts ``cifar-10-batches-py`` / ``cifar-100-python``.
+    """
+    if kind not in ("cifar10", "cifar100"):
+        raise ValueError(f"download: only cifar10 and cifar100 can be downloaded, not {kind!r}")
+    if data_dir is None:
+        raise ValueError(f"{kind}: download needs a data_dir to download into")
+    data_dir = pathlib.Path(data_dir).expanduser()
+    if cifar_files_present(data_dir, kind):
+        return data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    import fcntl
+
+    with open(data_dir / f".{kind}.download.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if cifar_files_present(data_dir, kind):  # another job fetched it meanwhile
+                return data_dir
+            try:
+                import torchvision  # noqa: F401  (only on the download path)
+                from torchvision import datasets as tv_datasets
+            except ImportError as exc:
+                raise FileNotFoundError(
+                    f"{kind}: the files are not under {data_dir} and download: true needs torchvision, "
+                    f"which cannot be imported here ({exc}); " + _how_to_get(kind, data_dir)) from None
+            cls = tv_datasets.CIFAR10 if kind == "cifar10" else tv_datasets.CIFAR100
+            try:
+                cls(root=str(data_dir), train=True, download=True)
+            except Exception as exc:
+                raise RuntimeError(f"{kind}: download into {data_dir} failed ({type(exc).__name__}: {exc}); "
+                                   + _how_to_get(kind, data_dir)) from None
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    if not cifar_files_present(data_dir, kind):
+        raise FileNotFoundError(f"{kind}: torchvision finished but the files are not under {data_dir}")
+    return data_dir
+
+
+# --------------------------------------------------------------------------------------------
+# metadata without loading the images
+
+
+DIGITS_SIZE = 1797
+CIFAR_TRAIN_SIZE = 50_000
+
+
+def digits_train_size(test_fraction: float = 0.2) -> int:
+    """Training-set size of :func:`load_digits_dataset` (sklearn's ``ceil(test_size * n)`` test)."""
+    import math
+
+    return DIGITS_SIZE - math.ceil(float(test_fraction) * DIGITS_SIZE)
+
+
+def npz_train_size(path) -> int:
+    """Number of training images of an ``.npz`` (reads only ``y``)."""
+    path = pathlib.Path(path).expanduser()
+    with np.load(path, allow_pickle=False) as npz:
+        if "y" not in npz.files:
+            raise ValueError(f"{path}: missing key 'y' (has {', '.join(sorted(npz.files)) or 'nothing'})")
+        return int(np.asarray(npz["y"]).shape[0])
+
+
+def dataset_metadata(fmt: str, path=None, **options) -> dict[str, Any]:
+    """``class_names`` and ``file_names`` (None when the source has none) of a dataset, read
+    without decoding its images (what the ranked list of suspicious samples needs)."""
+    if fmt == "digits":
+        return {"class_names": [str(i) for i in range(10)], "file_names": None}
+    if fmt == "cifar10":
+        root = _resolve_data_dir(path, "cifar10")
+        folder = root if root.name == CIFAR10_DIRNAME else root / CIFAR10_DIRNAME
+        meta = _str_keys(safe_load_pickle(folder / "batches.meta"), folder / "batches.meta")
+        names = _names(_get(meta, "label_names", folder / "batches.meta"), "label_names", folder / "batches.meta", 10)
+        return {"class_names": names, "file_names": None}
+    if fmt == "cifar100":
+        root = _resolve_data_dir(path, "cifar100")
+        folder = root if root.name == CIFAR100_DIRNAME else root / CIFAR100_DIRNAME
+        meta = _str_keys(safe_load_pickle(folder / "meta"), folder / "meta")
+        names = _names(_get(meta, "fine_label_names", folder / "meta"), "fine_label_names", folder / "meta", 100)
+        return {"class_names": names, "file_names": None}
+    if fmt == "npz":
+        ds_path = pathlib.Path(path).expanduser()
+        with np.load(ds_path, allow_pickle=False) as npz:
+            y = np.asarray(npz["y"])
+            class_names = (_string_list(npz["class_names"], "class_names", ds_path)
+                           if "class_names" in npz.files else None)
+            file_names = (_string_list(npz["file_names"], "file_names", ds_path)
+                          if "file_names" in npz.files else None)
+            if class_names is None:
+                top = int(y.max()) if y.size else 0
+                if "y_test" in npz.files and np.asarray(npz["y_test"]).size:
+                    top = max(top, int(np.asarray(npz["y_test"]).max()))
+                class_names = [str(i) for i in range(top + 1)]
+        return {"class_names": class_names, "file_names": file_names}
+    if fmt == "image_folder":
+        root = pathlib.Path(path).expanduser()
+        classes, entries = image_folder_entries(root)
+        return {"class_names": classes, "file_names": [p.relative_to(root).as_posix() for p, _ in entries]}
+    raise ValueError(f"unknown dataset format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,12 +15,19 @@ Noise models
     classes never change. ``asymmetric_mapping="standard"`` uses the literature's mapping for the
     dataset (:data:`ASYMMETRIC_MAPPINGS`; CIFAR-100: next fine class within the superclass),
     ``"random-pairs"`` the authors' variant (every class gets one other class drawn at random).
+    A dataset of one's own may bring its own mapping (``custom_mapping``).
+``human:<name>``
+    Real human labels (CIFAR-10N, Wei et al. 2022, licence CC BY-NC 4.0): the noisy label of every
+    sample is read from a label file (:func:`read_human_labels`); ``<name>`` is one of
+    :data:`HUMAN_NOISE_NAMES`. In paths the colon becomes a dash (``human-worst``), see
+    :func:`canonical_noise`. There is no rate and no randomness.
 
 All randomness comes from ``np.random.default_rng(seed)``, so a table is a pure function of its
 arguments.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import pathlib
@@ -41,6 +48,14 @@ __all__ = [
     "random_pair_mapping",
     "next_in_superclass_mapping",
     "make_noisy_labels",
+    "HUMAN_NOISE_NAMES",
+    "HUMAN_LABEL_KEYS",
+    "canonical_noise",
+    "is_human_noise",
+    "human_noise_name",
+    "read_human_label_file",
+    "read_human_labels",
+    "human_noise_table",
     "write_noise_table",
     "read_noise_table",
 ]
@@ -59,6 +74,45 @@ ASYMMETRIC_MAPPINGS: dict[str, dict[int, int]] = {
 ASYMMETRIC_MAPPING_KINDS = ("standard", "random-pairs")
 
 NOISE_TABLE_COLUMNS = ("index", "true_label", "noisy_label", "is_noisy")
+
+#: Human label sets (CIFAR-10N: aggregate 9.0 %, random1 17.2 %, worst 40.2 % noisy; CIFAR-100N:
+#: noisy). Each name is found in a label file under any of its keys: the CIFAR-N key first.
+HUMAN_LABEL_KEYS: dict[str, tuple[str, ...]] = {
+    "aggregate": ("aggre_label", "aggregate"),
+    "random1": ("random_label1", "random1"),
+    "random2": ("random_label2", "random2"),
+    "random3": ("random_label3", "random3"),
+    "worst": ("worse_label", "worst"),
+    "noisy": ("noisy_label", "noisy"),
+}
+HUMAN_NOISE_NAMES = tuple(HUMAN_LABEL_KEYS)
+#: keys that hold the clean labels in a label file (checked against the dataset's labels)
+CLEAN_LABEL_KEYS = ("clean_label", "clean")
+HUMAN_LABEL_SUFFIXES = (".pt", ".pth", ".npy", ".npz", ".csv")
+
+
+def canonical_noise(noise: str) -> str:
+    """The path-safe name of a noise type: ``human:worst`` → ``human-worst``; synthetic types
+    unchanged. Raises ``ValueError`` naming the allowed values for anything else."""
+    if isinstance(noise, str):
+        if noise in NOISE_TYPES:
+            return noise
+        for sep in (":", "-"):
+            prefix = f"human{sep}"
+            if noise.startswith(prefix) and noise[len(prefix):] in HUMAN_LABEL_KEYS:
+                return f"human-{noise[len(prefix):]}"
+    allowed = list(NOISE_TYPES) + [f"human:{n}" for n in HUMAN_NOISE_NAMES]
+    raise ValueError(f"unknown noise type {noise!r}; allowed: {', '.join(allowed)}")
+
+
+def is_human_noise(noise: str) -> bool:
+    """True for ``human:<name>`` / ``human-<name>``."""
+    return isinstance(noise, str) and (noise.startswith("human:") or noise.startswith("human-"))
+
+
+def human_noise_name(noise: str) -> str:
+    """``human:worst`` / ``human-worst`` → ``worst``."""
+    return canonical_noise(noise)[len("human-"):]
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,17 +266,19 @@ def next_in_superclass_mapping(fine_to_coarse) -> dict[int, int]:
 def make_noisy_labels(true_labels, num_classes: int, noise: str, rate: float, seed: int,
                       dataset: str, *, include_true: bool = True,
                       asymmetric_mapping: str = "standard",
-                      fine_to_coarse=None) -> pd.DataFrame:
+                      fine_to_coarse=None, custom_mapping: Mapping[int, int] | None = None) -> pd.DataFrame:
     """Corrupt ``true_labels`` and return the noise table.
 
     Columns ``index`` (0..N-1), ``true_label``, ``noisy_label`` (int64) and ``is_noisy`` (bool).
     The generator is ``np.random.default_rng(seed)``; for ``random-pairs`` the pair mapping is
-    drawn from it first, then the flips. The settings and the mapping used are stored in
-    ``table.attrs``.
+    drawn from it first, then the flips. With ``asymmetric_mapping="standard"``, the mapping is
+    ``custom_mapping`` when given, else the dataset's standard one. The settings and the mapping
+    used are stored in ``table.attrs``. Human noise is :func:`human_noise_table`.
     """
     num_classes = _check_num_classes(num_classes)
     if not isinstance(noise, str) or noise not in NOISE_TYPES:
-        raise ValueError(f"unknown noise type {noise!r}; allowed: {', '.join(NOISE_TYPES)}")
+        hint = " (human noise: use human_noise_table)" if is_human_noise(noise) else ""
+        raise ValueError(f"unknown noise type {noise!r}; allowed: {', '.join(NOISE_TYPES)}{hint}")
     rate = _check_rate(rate)
     seed = _check_seed(seed)
     labels = _check_labels(true_labels, num_classes, what="true labels")
@@ -239,6 +295,8 @@ def make_noisy_labels(true_labels, num_classes: int, noise: str, rate: float, se
             )
         if asymmetric_mapping == "random-pairs":
             mapping = random_pair_mapping(num_classes, rng)
+        elif custom_mapping is not None:
+            mapping = dict(custom_mapping)
         elif dataset in ASYMMETRIC_MAPPINGS:
             mapping = dict(ASYMMETRIC_MAPPINGS[dataset])
         elif fine_to_coarse is not None:
@@ -274,6 +332,199 @@ def make_noisy_labels(true_labels, num_classes: int, noise: str, rate: float, se
         "asymmetric_mapping": asymmetric_mapping if noise == "asymmetric" else None,
         "mapping": {str(k): v for k, v in sorted(mapping.items())} if mapping is not None else None,
     })
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# human labels (CIFAR-10N / CIFAR-100N)
+
+CIFAR_N_URL = "https://github.com/UCSC-REAL/cifar-10-100n"
+
+
+class _TensorInPickle(Exception):
+    """The pickle references torch storages (tensors): it needs torch's own loader."""
+
+
+def _torch_saved_object(path: pathlib.Path):
+    """The object of a ``torch.save`` file.
+
+    A file of numpy arrays and plain values (CIFAR-10N's ``CIFAR-10_human.pt``) is read without
+    torch, with :class:`~alsofilter.data.RestrictedUnpickler` on the archive's ``data.pkl``, so
+    it can never run code. Files with tensors, or in torch's legacy format, go to
+    ``torch.load(weights_only=True)`` with numpy arrays allow-listed.
+    """
+    import io as _io
+    import zipfile
+
+    from .data import RestrictedUnpickler
+
+    class _Unpickler(RestrictedUnpickler):
+        def persistent_load(self, pid):
+            raise _TensorInPickle
+
+        def find_class(self, module, name):
+            if module == "torch" or module.startswith("torch."):
+                raise _TensorInPickle
+            return super().find_class(module, name)
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            members = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+            if len(members) != 1:
+                raise ValueError(f"{path}: not a torch.save archive (no single data.pkl inside)")
+            payload = archive.read(members[0])
+        try:
+            return _Unpickler(_io.BytesIO(payload)).load()
+        except _TensorInPickle:
+            pass
+    import torch  # only for tensors or the legacy format
+
+    try:
+        from numpy._core import multiarray as _ma
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray as _ma
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    allowed = [_ma._reconstruct, (_ma._reconstruct, "numpy.core.multiarray._reconstruct"),
+               np.ndarray, np.dtype, *dtypes]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _file_key(path: pathlib.Path) -> tuple:
+    st = path.stat()
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+def read_human_label_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All label columns of a human-label file, as 1-D arrays keyed by column name.
+
+    Formats (by suffix): ``.pt``/``.pth`` a ``torch.save``-d dict of arrays or tensors (CIFAR-10N's
+    ``CIFAR-10_human.pt``: ``clean_label``, ``aggre_label``, ``worse_label``, ``random_label1..3``);
+    ``.npz`` one array per key; ``.npy`` a structured array with one field per column; ``.csv`` a
+    header row and one column per name. Column names are the CIFAR-N keys or the plain names of
+    :data:`HUMAN_LABEL_KEYS` (``worst``, ``aggregate``, ...). Raises ``FileNotFoundError`` or
+    ``ValueError`` naming the file.
+    """
+    path = pathlib.Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"human label file {path} does not exist; CIFAR-10N's "
+                                f"CIFAR-10_human.pt is at {CIFAR_N_URL} (licence CC BY-NC 4.0)")
+    return dict(_read_human_label_file(*_file_key(path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_human_label_file(resolved: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
+    path = pathlib.Path(resolved)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".pt", ".pth"):
+            obj = _torch_saved_object(path)
+            if not isinstance(obj, dict):
+                raise ValueError(f"expected a dict of label arrays, got {type(obj).__name__}")
+            columns = {}
+            for key, value in obj.items():
+                if hasattr(value, "detach"):  # a torch tensor
+                    value = value.detach().cpu().numpy()
+                columns[key.decode() if isinstance(key, bytes) else str(key)] = value
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                columns = {k: npz[k] for k in npz.files}
+        elif suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+            if arr.dtype.names is None:
+                raise ValueError("a .npy label file must be a structured array with one named field per "
+                                 f"label set (e.g. {', '.join(HUMAN_NOISE_NAMES)}), got dtype {arr.dtype}")
+            columns = {name: arr[name] for name in arr.dtype.names}
+        elif suffix == ".csv":
+            frame = pd.read_csv(path)
+            columns = {str(c): frame[c].to_numpy() for c in frame.columns}
+        else:
+            raise ValueError(f"unsupported suffix {suffix!r}; allowed: {', '.join(HUMAN_LABEL_SUFFIXES)}")
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(str(path)) else f"human label file {path}: {msg}") from None
+    out = {}
+    for key, value in columns.items():
+        try:
+            arr = np.asarray(value)
+        except Exception:  # pragma: no cover - exotic objects
+            continue
+        if arr.ndim == 1 and arr.size and (np.issubdtype(arr.dtype, np.integer) or (
+                np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))):
+            out[key] = arr.astype(np.int64)
+    return out
+
+
+def _find_column(columns: Mapping[str, np.ndarray], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        if key in columns:
+            return key
+    return None
+
+
+def read_human_labels(path: str | os.PathLike, noise: str, num_samples: int | None = None,
+                      num_classes: int | None = None, what: str = "noise_options.human_labels",
+                      dataset: str | None = None) -> np.ndarray:
+    """The human labels of ``noise`` (``human:worst``, ``human-worst`` or ``worst``) from ``path``.
+
+    Checks that the column exists, holds integers, has ``num_samples`` entries and lies in
+    ``[0, num_classes)`` when those are given; every error names the file and ``what`` (the
+    config key that named it).
+    """
+    name = noise if noise in HUMAN_LABEL_KEYS else human_noise_name(noise)
+    path = pathlib.Path(path).expanduser()
+    try:
+        columns = read_human_label_file(path)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"config key {what}: {exc}") from None
+    key = _find_column(columns, HUMAN_LABEL_KEYS[name])
+    if key is None:
+        raise ValueError(f"config key {what}: human label file {path} has no labels for "
+                         f"'human:{name}' (looked for column {' or '.join(map(repr, HUMAN_LABEL_KEYS[name]))}; "
+                         f"integer columns in the file: {', '.join(sorted(columns)) or 'none'})")
+    labels = columns[key]
+    of = f" of dataset {dataset!r}" if dataset else ""
+    if num_samples is not None and labels.shape[0] != int(num_samples):
+        raise ValueError(f"config key {what}: human label file {path}, column {key!r} has "
+                         f"{labels.shape[0]} labels but the training set{of} has {int(num_samples)} "
+                         "samples (the labels must follow the training set's order)")
+    if num_classes is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"config key {what}: human label file {path}, column {key!r} holds labels "
+                         f"{int(labels.min())}..{int(labels.max())}; allowed: 0..{int(num_classes) - 1}")
+    return labels
+
+
+def human_noise_table(true_labels, num_classes: int, noise: str, path: str | os.PathLike,
+                      dataset: str, what: str = "noise_options.human_labels") -> pd.DataFrame:
+    """The noise table of human noise ``noise``: noisy labels from the label file ``path``.
+
+    If the file also holds the clean labels (``clean_label``), they must equal ``true_labels``:
+    otherwise the file does not follow the training set's order (CIFAR-10N follows torchvision's
+    order, training batches 1..5).
+    """
+    num_classes = _check_num_classes(num_classes)
+    labels = _check_labels(true_labels, num_classes, what="true labels")
+    noisy = read_human_labels(path, noise, labels.shape[0], num_classes, what=what, dataset=dataset)
+    columns = read_human_label_file(path)
+    clean_key = _find_column(columns, CLEAN_LABEL_KEYS)
+    if clean_key is not None:
+        clean = columns[clean_key]
+        if clean.shape != labels.shape or not np.array_equal(clean, labels):
+            bad = int((clean != labels).sum()) if clean.shape == labels.shape else labels.shape[0]
+            raise ValueError(f"config key {what}: human label file {path}: its {clean_key!r} differs from "
+                             f"the labels of dataset {dataset!r} at {bad} of {labels.shape[0]} samples; the file "
+                             "must follow the training set's order (CIFAR-10N: torchvision's, batches 1..5)")
+    name = human_noise_name(noise) if noise not in HUMAN_LABEL_KEYS else noise
+    table = pd.DataFrame({
+        "index": np.arange(labels.shape[0], dtype=np.int64),
+        "true_label": labels,
+        "noisy_label": noisy.astype(np.int64),
+        "is_noisy": noisy != labels,
+    })
+    table.attrs.update({"dataset": dataset, "noise": f"human-{name}", "rate": None, "seed": None,
+                        "num_classes": num_classes, "human_labels": str(path), "mapping": None})
     return table
 
 

@@ -5,12 +5,10 @@ interrupted stage never leaves a half-written file that looks complete.
 """
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -20,16 +18,39 @@ import pandas as pd
 from .bmm import fit_per_epoch
 from .io import atomic_path, write_json_atomic, write_text_atomic
 from .metrics import metrics_per_epoch
-from .noise import make_noisy_labels, read_noise_table, write_noise_table
+from .noise import human_noise_table, is_human_noise, make_noisy_labels, write_noise_table
 from .signals import available_signals, suspicion_score
 
 log = logging.getLogger(__name__)
 
 
 def load_pipeline_dataset(name: str, data_dir: str | None, options: Mapping[str, Any] | None = None):
-    from .data import load_dataset
+    """Load the dataset that the config calls ``name``.
 
-    return load_dataset(name, data_dir=data_dir, **dict(options or {}))
+    ``options`` is :func:`alsofilter.config.dataset_spec`: ``format`` (default: ``name``), ``path``
+    (the .npz file / image folder, or a CIFAR folder instead of ``data_dir``), ``download``
+    (CIFAR: fetch with torchvision when the files are missing) and the loader's own options
+    (``verify_md5``; digits' ``test_fraction``/``split_seed``).
+    """
+    from .data import download_cifar, load_dataset
+
+    opts = dict(options or {})
+    fmt = opts.pop("format", None) or name
+    path = opts.pop("path", None)
+    download = bool(opts.pop("download", False))
+    if fmt in ("cifar10", "cifar100"):
+        root = path or data_dir
+        if download:
+            download_cifar(root, fmt)
+        data = load_dataset(fmt, data_dir=root, **opts)
+    elif fmt in ("npz", "image_folder"):
+        if not path:
+            raise ValueError(f"dataset {name!r} (format {fmt}) needs a path (config key datasets.{name}.path)")
+        data = load_dataset(fmt, path=path, **opts)
+    else:
+        data = load_dataset(fmt, data_dir=data_dir, **opts)
+    data.name = name
+    return data
 
 
 # ---------------------------------------------------------------------------------- noise
@@ -40,12 +61,24 @@ def make_noise_file(dataset: str, noise: str, rate: float, seed: int, out_csv, o
     is_noisy`` and a JSON sidecar with the settings and the realised noise rate."""
     noise_options = dict(noise_options or {})
     data = load_pipeline_dataset(dataset, data_dir, dataset_options)
-    table = make_noisy_labels(data.y_train, data.num_classes, noise, rate, seed, dataset,
-                              include_true=noise_options.get("symmetric_include_true", True),
-                              asymmetric_mapping=noise_options.get("asymmetric_mapping", "standard"),
-                              fine_to_coarse=data.fine_to_coarse)
+    fmt = (dataset_options or {}).get("format") or dataset
+    if is_human_noise(noise):
+        labels = noise_options.get("human_labels")
+        key = noise_options.get("human_labels_key", "noise_options.human_labels")
+        if not labels:
+            raise ValueError(f"{noise} noise needs a label file: set config key {key}")
+        table = human_noise_table(data.y_train, data.num_classes, noise, labels, dataset, what=key)
+        rate = None
+    else:
+        pairs = noise_options.get("asymmetric_pairs")
+        table = make_noisy_labels(data.y_train, data.num_classes, noise, rate, seed,
+                                  fmt if fmt in ("digits", "cifar10", "cifar100") else dataset,
+                                  include_true=noise_options.get("symmetric_include_true", True),
+                                  asymmetric_mapping=noise_options.get("asymmetric_mapping", "standard"),
+                                  fine_to_coarse=data.fine_to_coarse,
+                                  custom_mapping=None if pairs is None else {int(a): int(b) for a, b in pairs})
     write_noise_table(table, out_csv)
-    info = {"dataset": dataset, "noise": noise, "rate": rate, "seed": seed,
+    info = {"dataset": dataset, "format": fmt, "noise": noise, "rate": rate, "seed": seed,
             "num_samples": int(len(table)), "num_classes": int(data.num_classes),
             "realised_noise_rate": float(table["is_noisy"].mean()), "options": noise_options,
             "mapping": {str(k): int(v) for k, v in (table.attrs.get("mapping") or {}).items()}}
@@ -73,44 +106,6 @@ def provenance(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
             "host": platform.node(), "versions": versions, "git_commit": commit}
     info.update(extra or {})
     return info
-
-
-def train_run_files(noise_csv, settings: Mapping[str, Any], out_signals, out_history, out_provenance,
-                    dataset: str, data_dir: str | None = None, threads: int = 1,
-                    dataset_options: Mapping[str, Any] | None = None, progress: bool = True) -> None:
-    """Train one run on the labels of ``noise_csv`` and write ``signals.npz``, ``history.csv``
-    and ``provenance.json``."""
-    import torch
-
-    from .training import Trainer, TrainConfig, history_frame, record_to_arrays
-
-    torch.set_num_threads(max(1, int(threads)))
-    config = TrainConfig.from_dict(dict(settings))
-    data = load_pipeline_dataset(dataset, data_dir, dataset_options)
-    table = read_noise_table(noise_csv)
-    if len(table) != data.x_train.shape[0]:
-        raise ValueError(f"{noise_csv} has {len(table)} rows, dataset {dataset!r} has "
-                         f"{data.x_train.shape[0]} training samples")
-    true_labels, noisy_labels = table["true_label"].to_numpy(), table["noisy_label"].to_numpy()
-    start = time.time()
-    trainer = Trainer(data, noisy_labels, true_labels, config)
-    log.info("training %s on %s (%d samples, device %s)", config.method, dataset,
-             len(table), trainer.device)
-
-    def on_epoch(row):
-        log.info("epoch %d: %s", row["epoch"], ", ".join(
-            f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
-
-    record = trainer.fit(progress=progress, on_epoch=on_epoch)
-    arrays = record_to_arrays(record, true_labels, noisy_labels)
-    with atomic_path(out_signals) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-    write_text_atomic(out_history, history_frame(record).to_csv(index=False))
-    write_json_atomic(out_provenance, provenance({
-        "settings": dict(settings), "dataset": dataset, "noise_file": str(noise_csv),
-        "device": str(trainer.device), "wall_seconds": time.time() - start,
-        "num_parameters": sum(p.numel() for p in trainer.model.parameters())}))
 
 
 # ---------------------------------------------------------------------------------- mixture
@@ -151,6 +146,94 @@ def metrics_file(signals_npz, mixture_npz, out_csv) -> pd.DataFrame:
     return table
 
 
+# ---------------------------------------------------------------------------------- ranking
+RANKED_COLUMNS = ("rank", "index", "file_name", "given_label", "given_class", "predicted_label",
+                  "predicted_class", "noise_probability", "signal", "score", "true_label", "is_noisy")
+
+
+def primary_signal(method: str) -> str:
+    """The method's own detector: ALSO's weight π, AdamW's per-sample loss."""
+    return "weight" if method.startswith("also") else "loss"
+
+
+def ranked_samples(record: Mapping[str, np.ndarray], mixture: Mapping[str, np.ndarray], method: str,
+                   class_names=None, file_names=None, bmm: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The training samples of one run, most suspicious first (last epoch, primary signal).
+
+    Columns :data:`RANKED_COLUMNS`: ``score`` is the raw signal (π for ALSO, the cross-entropy for
+    AdamW), ``noise_probability`` the BMM's posterior of the noisy component (fitted here if the
+    run's mixture file lacks the signal), ``given_label`` the label the model was trained on,
+    ``true_label``/``is_noisy`` the labels before the *injected* noise (for one's own data with
+    rate 0 they equal the given labels). Ties keep index order.
+    """
+    from .bmm import fit_per_epoch
+
+    signal = primary_signal(method)
+    if signal not in record:
+        raise ValueError(f"the run recorded no {signal!r} (has {sorted(record)}); cannot rank its samples")
+    suspicion = suspicion_score(signal, record)[-1]
+    raw = np.asarray(record[signal], dtype=np.float64)[-1]
+    if f"{signal}/posterior" in mixture:
+        posterior = np.asarray(mixture[f"{signal}/posterior"])[-1]
+    else:
+        bmm = dict(bmm or {})
+        posterior = fit_per_epoch(suspicion[None, :], n_iter=bmm.get("n_iter", 10),
+                                  lower=bmm.get("lower_percentile", 5.0),
+                                  upper=bmm.get("upper_percentile", 95.0))["posterior"][0]
+    n = suspicion.shape[0]
+    index = np.arange(n)
+    order = np.lexsort((index, -suspicion))
+    given = np.asarray(record["noisy_label"], dtype=np.int64)
+    pred = np.asarray(record["pred"], dtype=np.int64)[-1]
+
+    def names(labels):
+        if class_names is None:
+            return [""] * len(labels)
+        return [class_names[c] if 0 <= c < len(class_names) else "" for c in labels.tolist()]
+
+    files = np.asarray(file_names if file_names is not None else [""] * n, dtype=object)
+    if files.shape[0] != n:
+        raise ValueError(f"{files.shape[0]} file names for {n} training samples")
+    table = pd.DataFrame({
+        "rank": np.arange(1, n + 1),
+        "index": index[order],
+        "file_name": files[order],
+        "given_label": given[order],
+        "given_class": np.asarray(names(given), dtype=object)[order],
+        "predicted_label": pred[order],
+        "predicted_class": np.asarray(names(pred), dtype=object)[order],
+        "noise_probability": np.round(np.asarray(posterior, dtype=np.float64)[order], 6),
+        "signal": signal,
+        "score": raw[order],
+        "true_label": np.asarray(record["true_label"], dtype=np.int64)[order],
+        "is_noisy": np.asarray(record["is_noisy"], dtype=np.int64)[order],
+    })
+    return table
+
+
+def rank_samples_file(signals_npz, mixture_npz, out_csv, method: str, dataset: str,
+                      data_dir: str | None = None, dataset_options: Mapping[str, Any] | None = None,
+                      bmm: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Write :func:`ranked_samples` of one run as CSV (file and class names from the dataset,
+    read without decoding its images)."""
+    from .data import dataset_metadata
+
+    spec = dict(dataset_options or {})
+    fmt = spec.pop("format", None) or dataset
+    path = spec.pop("path", None)
+    if fmt in ("cifar10", "cifar100"):
+        path = path or data_dir
+    meta = dataset_metadata(fmt, path)
+    with np.load(signals_npz) as record, np.load(mixture_npz) as mixture:
+        record, mixture = dict(record), dict(mixture)
+    table = ranked_samples(record, mixture, method, meta["class_names"], meta["file_names"], bmm)
+    write_text_atomic(out_csv, table.to_csv(index=False))
+    log.info("ranked %d samples of %s by %s; %d with noise probability > 0.5",
+             len(table), dataset, table["signal"].iloc[0] if len(table) else "-",
+             int((table["noise_probability"] > 0.5).sum()))
+    return table
+
+
 # ---------------------------------------------------------------------------------- report
 def summary_tables(runs: list[Mapping[str, Any]], metrics_paths, history_paths, out_dir) -> pd.DataFrame:
     """summary.csv (one row per run and signal) and the seed-aggregated tables."""
@@ -172,9 +255,31 @@ def _with_keys(paths, runs, reader=pd.read_csv) -> pd.DataFrame:
 
 
 def auc_figure(runs, metrics_paths, out_paths, reference=None) -> None:
+    """ROC-AUC per epoch; ``reference="paper"`` adds the paper's values (SPEC §7) where a
+    scenario matches one of the paper's."""
     from .plots import plot_auc_curves
 
+    if isinstance(reference, str) and reference == "paper":
+        from .paper import reference_frame
+
+        reference = reference_frame()
     plot_auc_curves(_with_keys(metrics_paths, runs), out_paths, reference=reference)
+
+
+def paper_comparison_files(summary_csv, out_csv, out_md) -> pd.DataFrame:
+    """Our final/peak ROC-AUC next to the paper's (SPEC §7), CSV and Markdown."""
+    from .paper import comparison_markdown, comparison_table
+
+    table = comparison_table(pd.read_csv(summary_csv))
+    write_text_atomic(out_csv, table.to_csv(index=False))
+    write_text_atomic(out_md, comparison_markdown(table))
+    return table
+
+
+def auc_vs_rate_figure(summary_csv, out_paths) -> None:
+    from .plots import plot_auc_vs_rate
+
+    plot_auc_vs_rate(pd.read_csv(summary_csv), out_paths)
 
 
 def memorization_figure(runs, history_paths, out_paths) -> None:
@@ -196,7 +301,3 @@ def setup_logging(log_path: str | None) -> None:
     handlers = [logging.FileHandler(log_path, mode="w")] if log_path else [logging.StreamHandler()]
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def dump_json(obj) -> str:
-    return json.dumps(obj, sort_keys=True)

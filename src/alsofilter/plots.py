@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -60,6 +60,8 @@ def save_figure(fig: plt.Figure, out_paths) -> list[Path]:
 
 
 def scenario_title(dataset, arch, noise, rate) -> str:
+    if str(noise).startswith("human-"):  # human labels (CIFAR-10N) have no rate
+        return f"{dataset} · {arch} · {str(noise).replace('-', ':', 1)}"
     return f"{dataset} · {arch} · {noise} {float(rate):g}"
 
 
@@ -98,6 +100,32 @@ def _empty_figure(out_paths, text: str):
 
 
 # ----------------------------------------------------------------------------- figure: AUC
+#: reference statistic -> (legend label, line style)
+REFERENCE_STYLES = {"final": ("paper, final (fig. 3)", "--"), "peak": ("paper, peak (fig. 3)", ":")}
+
+
+def _reference_lines(ax, reference: pd.DataFrame, scen, data: pd.DataFrame) -> None:
+    """Thin dashed lines at the paper's values for this scenario (only for methods we ran), and
+    a marker at the epoch the paper reports a value at when our curves reach that epoch."""
+    ref = reference.copy()
+    ref_sel = np.ones(len(ref), dtype=bool)
+    for key, value in scen._asdict().items():
+        col = ref[key]
+        ref_sel &= (np.isclose(col.to_numpy(dtype=float), float(value)) if key == "rate"
+                    else (col == value).to_numpy())
+    ran = set(data["method"])
+    last_epoch = data["epoch"].max() if len(data) else 0
+    for row in ref[ref_sel].itertuples(index=False):
+        if row.method not in ran:
+            continue
+        color = METHOD_COLORS.get(row.method, "black")
+        label, ls = REFERENCE_STYLES.get(getattr(row, "statistic", "final"), ("paper (fig. 3)", "--"))
+        ax.axhline(row.value, color=color, ls=ls, lw=0.8, alpha=0.8, label=label)
+        epoch = getattr(row, "epoch", None)
+        if epoch is not None and np.isfinite(epoch) and epoch <= last_epoch:
+            ax.plot([epoch], [row.value], marker="o", ms=4, mfc="none", color=color, lw=0)
+
+
 def plot_auc_curves(per_epoch: pd.DataFrame, out_paths, curves=DEFAULT_CURVES,
                     reference: pd.DataFrame | None = None):
     """ROC-AUC per epoch, one panel per scenario, a line (mean, min..max band) per curve."""
@@ -118,10 +146,7 @@ def plot_auc_curves(per_epoch: pd.DataFrame, out_paths, curves=DEFAULT_CURVES,
             seen[method] = seen.get(method, 0) + 1
             _band(ax, d, "auc", METHOD_COLORS.get(method, "black"), _curve_label(method, signal), ls)
         if reference is not None and len(reference):
-            ref_sel = (reference[SCENARIO_KEYS] == pd.Series(scen._asdict())).all(axis=1)
-            for row in reference[ref_sel].itertuples(index=False):
-                ax.axhline(row.value, color=METHOD_COLORS.get(row.method, "black"),
-                           ls="--", lw=0.8, alpha=0.8, label="paper (fig. 3)")
+            _reference_lines(ax, reference, scen, data)
         ax.set_title(scenario_title(*scen), fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -131,8 +156,9 @@ def plot_auc_curves(per_epoch: pd.DataFrame, out_paths, curves=DEFAULT_CURVES,
         ax.set_ylabel("ROC-AUC (noisy vs clean)")
     lo = np.nanmin(per_epoch["auc"].to_numpy(dtype=float)) if per_epoch["auc"].notna().any() else 0.5
     axes[0, 0].set_ylim(min(0.45, np.floor(lo * 20) / 20), 1.005)
-    if "paper (fig. 3)" in legend:  # neutral colour for the shared reference entry
-        legend["paper (fig. 3)"] = Line2D([], [], color="black", ls="--", lw=0.8)
+    for label, ls in REFERENCE_STYLES.values():  # neutral colour for the shared reference entries
+        if label in legend:
+            legend[label] = Line2D([], [], color="black", ls=ls, lw=0.8)
     fig.tight_layout(rect=(0, 0.1 if len(scenarios) <= 2 else 0.05, 1, 1))
     _legend_below(fig, list(legend.values()), list(legend.keys()))
     return save_figure(fig, out_paths)
@@ -248,4 +274,53 @@ def plot_memorization(histories: pd.DataFrame, out_paths, methods=("adamw", "als
     handles = [Line2D([], [], color=c, lw=1.6) for _, _, c in MEM_COLUMNS]
     fig.tight_layout(rect=(0, 0.12 if nrows == 1 else 0.06, 1, 1))
     _legend_below(fig, handles, [lab for _, lab, _ in MEM_COLUMNS])
+    return save_figure(fig, out_paths)
+
+
+# ----------------------------------------------------------------------------- figure: AUC vs rate
+RATE_CURVES = (("also-min", "weight"), ("adamw", "loss"))
+
+
+def plot_auc_vs_rate(summary: pd.DataFrame, out_paths, curves=RATE_CURVES):
+    """Final (solid) and best (dashed) ROC-AUC against the noise rate: one panel per dataset,
+    noise type and architecture; ALSO-min blue, AdamW red; mean over seeds with ± std bars.
+    ``summary`` is ``summary.csv``; human noise (no rate) is left out."""
+    keep = np.zeros(len(summary), dtype=bool)
+    for method, signal in curves:
+        keep |= ((summary["method"] == method) & (summary["signal"] == signal)).to_numpy()
+    data = summary[keep & ~summary["noise"].astype(str).str.startswith("human-").to_numpy()]
+    panels = data[["dataset", "noise", "arch"]].drop_duplicates().sort_values(["dataset", "noise", "arch"])
+    if panels.empty:
+        return _empty_figure(out_paths, "no runs with synthetic noise")
+    fig, axes = _grid(len(panels), ncols=min(4, len(panels)), width=4.2, height=3.3, sharey=True)
+    for ax, panel in zip(axes.flat, panels.itertuples(index=False)):
+        d = data[(data["dataset"] == panel.dataset) & (data["noise"] == panel.noise)
+                 & (data["arch"] == panel.arch)]
+        for method, signal in curves:
+            m = d[(d["method"] == method) & (d["signal"] == signal)]
+            if m.empty:
+                continue
+            g = m.groupby("rate")[["auc_final", "auc_best"]].agg(["mean", "std"]).sort_index()
+            color = METHOD_COLORS.get(method, "black")
+            name = _curve_label(method, signal)
+            for col, ls, marker, what in (("auc_final", "-", "o", "final"), ("auc_best", "--", "^", "best")):
+                ax.errorbar(g.index, g[(col, "mean")], yerr=g[(col, "std")].fillna(0.0), color=color,
+                            ls=ls, marker=marker, ms=4, lw=1.4, capsize=2, label=f"{name}, {what}")
+        ax.set_title(f"{panel.dataset} · {panel.arch} · {panel.noise}", fontsize=10)
+        rates = sorted(d["rate"].astype(float).unique())
+        ax.set_xticks(rates)
+        ax.set_xlim(min(-0.03, rates[0] - 0.05), max(0.85, rates[-1] + 0.05))
+        ax.set_xlabel("noise rate η")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("ROC-AUC (noisy vs clean)")
+    values = data[["auc_final", "auc_best"]].to_numpy(dtype=float)
+    lo = np.nanmin(values) if np.isfinite(values).any() else 0.5
+    axes[0, 0].set_ylim(min(0.45, np.floor(lo * 20) / 20), 1.005)
+    legend: dict[str, object] = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(lab, h)
+    fig.tight_layout(rect=(0, 0.12 if len(panels) <= 4 else 0.06, 1, 1))
+    _legend_below(fig, list(legend.values()), list(legend.keys()), ncol=min(4, len(legend)))
     return save_figure(fig, out_paths)

@@ -3,17 +3,33 @@ import os
 import re
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 _SRC = os.path.join(workflow.basedir, "src")
 # Make the package importable by the rules' scripts (pip path and conda envs alike).
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 sys.path.insert(0, _SRC)
 
-from alsofilter.config import check_config, expand_runs, format_rate, training_settings  # noqa: E402
+from alsofilter.config import (  # noqa: E402
+    ConfigError,
+    check_config,
+    dataset_spec,
+    expand_runs,
+    format_rate,
+    human_labels_path,
+    noise_spec,
+    training_settings,
+)
 
+# 1. the JSON schema (types, allowed values, unknown keys); 2. what a schema cannot express
+# (names, cross-field rules, files, dataset sizes). Either names the key, the value and what is
+# allowed. Data files themselves are checked when a job reads them, so dry runs plan without them.
 validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
-check_config(config)
+try:
+    check_config(config)
+except ConfigError as _err:
+    raise WorkflowError(f"invalid configuration: {_err}") from None
 
 RESULTS = f"results/{config['experiment']}"
 RUNS = expand_runs(config)
@@ -28,7 +44,9 @@ def _alternatives(values):
     return "|".join(re.escape(str(v)) for v in sorted(set(values)))
 
 
-# Wildcards only ever match values of this config: no "..", no shell metacharacters.
+# Wildcards only ever match values of this config (exact alternatives, regex-escaped), so a path
+# like results/../x or one with a shell metacharacter never matches a rule. Dataset names are
+# [A-Za-z0-9][A-Za-z0-9_-]* (checked above); human noise appears as human-<name>.
 wildcard_constraints:
     dataset=_alternatives(r.dataset for r in RUNS),
     arch=_alternatives(r.arch for r in RUNS),
@@ -40,7 +58,7 @@ wildcard_constraints:
 
 def run_paths(filename):
     """The file ``filename`` of every run's folder, in grid order."""
-    return [f"{RESULTS}/runs/" + RUN_PATTERN.format(**r.wildcards()) + f"/{filename}" for r in RUNS]
+    return [f"{RESULTS}/runs/{RUN_PATTERN.format(**r.wildcards())}/{filename}" for r in RUNS]
 
 
 def run_keys():
@@ -60,20 +78,37 @@ def uses_gpu():
     if device.startswith("cuda"):
         return 1
     if device == "auto":
-        return int(os.path.exists("/proc/driver/nvidia/version"))
+        return int(os.path.exists(os.path.join(os.sep, "proc", "driver", "nvidia", "version")))
     return 0
 
 
 def dataset_options(dataset):
-    return (config.get("datasets", {}).get(dataset) or {}).get("options", {})
+    """How a job loads ``dataset``: format, path and loader options (alsofilter.config.dataset_spec)."""
+    return dataset_spec(config, dataset)
+
+
+def human_labels_input(wc):
+    """The label file of human noise as an input of make_noise (missing file: a clear error;
+    a changed file: the noise is made again)."""
+    if wc.noise.startswith("human-"):
+        return [human_labels_path(config, wc.dataset)]
+    return []
+
+
+TABLES = ("summary.csv", "summary_by_seed.csv", "summary_by_seed.md", "summary_by_seed.tex",
+          "paper_comparison.csv", "paper_comparison.md")
 
 
 def summary_outputs():
-    return [f"{RESULTS}/tables/{name}" for name in
-            ("summary.csv", "summary_by_seed.csv", "summary_by_seed.md", "summary_by_seed.tex")]
+    """Tables of the experiment, and every run's ranked list of suspicious samples."""
+    return [f"{RESULTS}/tables/{name}" for name in TABLES] + ranked_outputs()
 
 
-FIGURES = ("auc_per_epoch", "bmm_fits", "memorization")
+def ranked_outputs():
+    return run_paths("ranked_samples.csv")
+
+
+FIGURES = ("auc_per_epoch", "bmm_fits", "memorization", "auc_vs_rate")
 
 
 def figure_outputs():

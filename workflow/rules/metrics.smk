@@ -17,3 +17,29 @@ rule metrics:
         "../../envs/analysis.yaml"
     script:
         "../../scripts/metrics.py"
+
+
+rule rank_samples:
+    """The run's training samples, most suspicious first, by its method's own signal at the last
+    epoch (ALSO: weight π, AdamW: loss), with the BMM noise probability and the prediction."""
+    input:
+        signals=f"{RUN_DIR}/signals.npz",
+        mixture=f"{RUN_DIR}/mixture.npz",
+    output:
+        ranked=f"{RUN_DIR}/ranked_samples.csv",
+    params:
+        data_dir=config.get("data_dir"),
+        dataset_options=lambda wc: dataset_options(wc.dataset),
+        bmm=config.get("bmm", {}),
+    log:
+        f"{LOGS}/rank_samples/{RUN_PATTERN}.log",
+    benchmark:
+        f"{BENCH}/rank_samples/{RUN_PATTERN}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/rank_samples.py"

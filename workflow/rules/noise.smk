@@ -1,11 +1,13 @@
 rule make_noise:
-    """Noisy labels of one (dataset, noise type, rate, seed)."""
+    """Noisy labels of one (dataset, noise type, rate, seed): synthetic, or human labels from a file."""
+    input:
+        human_labels=human_labels_input,
     output:
         csv=f"{NOISE_PATTERN}.csv",
         json=f"{NOISE_PATTERN}.json",
     params:
         data_dir=config.get("data_dir"),
-        noise_options=config.get("noise_options", {}),
+        noise_options=lambda wc: noise_spec(config, wc.dataset),
         dataset_options=lambda wc: dataset_options(wc.dataset),
     log:
         f"{LOGS}/noise/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.log",

@@ -26,7 +26,7 @@ rule summary_tables:
 
 
 rule figure_auc:
-    """ROC-AUC per epoch per scenario: ALSO blue, AdamW red, seeds as a band."""
+    """ROC-AUC per epoch per scenario: ALSO blue, AdamW red, seeds as a band, the paper's values dashed."""
     input:
         metrics=run_paths("metrics.csv"),
     output:
@@ -36,6 +36,7 @@ rule figure_auc:
     params:
         runs=run_keys(),
         figure="auc",
+        reference="paper",  # the paper's values (SPEC §7) as thin dashed lines where a scenario matches
     log:
         f"{LOGS}/figure_auc.log",
     resources:
@@ -84,6 +85,46 @@ rule figure_memorization:
         figure="memorization",
     log:
         f"{LOGS}/figure_memorization.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/figures.py"
+
+
+rule paper_comparison:
+    """Our final and peak ROC-AUC (mean ± std over seeds) next to the paper's reported values."""
+    input:
+        summary=f"{RESULTS}/tables/summary.csv",
+    output:
+        csv=report(f"{RESULTS}/tables/paper_comparison.csv", caption="../report/paper_comparison.rst",
+                   category="Tables"),
+        md=f"{RESULTS}/tables/paper_comparison.md",
+    log:
+        f"{LOGS}/paper_comparison.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/paper_comparison.py"
+
+
+rule figure_auc_vs_rate:
+    """Final and best ROC-AUC against the noise rate, per dataset, noise type and architecture."""
+    input:
+        summary=f"{RESULTS}/tables/summary.csv",
+    output:
+        png=report(f"{RESULTS}/figures/auc_vs_rate.png", caption="../report/auc_vs_rate.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/auc_vs_rate.pdf",
+    params:
+        figure="auc_vs_rate",
+    log:
+        f"{LOGS}/figure_auc_vs_rate.log",
     resources:
         mem_mb=4000,
         runtime=30,
