@@ -1,0 +1,348 @@
+"""The SLURM profile, and the tiny pipeline run end to end through a real one-node SLURM cluster.
+
+The profile checks at the top run everywhere, in about ten seconds. The cluster tests need root and
+Debian's apt and run only with ``ALSOFILTER_SLURM_TEST=1``: ``.ci/slurm/setup.sh`` installs and
+starts munged, slurmctld and slurmd (node ``localhost``, two fake GPUs), the tiny config runs once
+locally and once with ``--profile profiles/slurm`` in two copies of the workflow, and
+``.ci/slurm/teardown.sh`` stops the daemons by PID afterwards, pass or fail.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SLURM_PROFILE = ROOT / "profiles" / "slurm"
+LOCAL_PROFILE = ROOT / "profiles" / "local"
+TINY = "tests/configs/tiny.yaml"
+KNOBS = ("ALSOFILTER_SLURM_PARTITION", "ALSOFILTER_SLURM_GPU_PARTITION", "ALSOFILTER_SLURM_ACCOUNT",
+         "ALSOFILTER_GPU_MODEL")
+
+RUN_SLURM = os.environ.get("ALSOFILTER_SLURM_TEST") == "1"
+# what setup.sh configures
+PARTITION, GPU_TYPE = "ci", "testgpu"
+# Plugin options for this test cluster only (not in the profile): there is no accounting
+# database, so job states come from squeue; and a first status check after 1 s, not 40.
+TEST_CLUSTER_ARGS = ["--slurm-status-command", "squeue",
+                     "--slurm-init-seconds-before-status-checks", "1",
+                     "--slurm-keep-successful-logs"]
+SNAKEMAKE_TIMEOUT_S = 600
+
+
+# ------------------------------------------------------------------------------------- profiles
+def _profile(path: Path, monkeypatch, **env: str) -> dict:
+    """The profile as Snakemake reads it (YTE-templated YAML), evaluated with the knobs in ``env``."""
+    import yte
+
+    for key in (*KNOBS, "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with open(path / "config.yaml") as fh:
+        return yte.process_yaml(fh, require_use_yte=True)
+
+
+def _workflow_rules() -> set[str]:
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules", "--configfile", TINY],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line[:1].strip()}
+
+
+def test_slurm_profile_resources(monkeypatch):
+    prof = _profile(SLURM_PROFILE, monkeypatch)
+    assert prof["executor"] == "slurm"
+    assert isinstance(prof["jobs"], int) and prof["jobs"] >= 10
+    defaults = prof["default-resources"]
+    for key in ("runtime", "mem_mb", "cpus_per_task"):
+        assert key in defaults, f"default-resources lacks {key}"
+    assert defaults["gpu"] == 0, "CPU rules must ask for no GPU"
+    assert prof["set-resources"]["train"]["gpu"] == 1, "training must ask for one GPU"
+    # nothing site-specific is written into the profile
+    assert "slurm_partition" not in defaults and "slurm_account" not in defaults
+    assert "gpu_model" not in prof["set-resources"]["train"]
+    assert "slurm_partition" not in prof["set-resources"]["train"]
+    # only training gets a GPU; every rule named in set-resources exists
+    assert set(prof["set-resources"]) <= _workflow_rules()
+    for rule, res in prof["set-resources"].items():
+        assert rule == "train" or not res.get("gpu"), f"CPU rule {rule} asks for a GPU"
+
+
+def test_slurm_profile_takes_partitions_account_and_gpu_model_from_the_environment(monkeypatch):
+    prof = _profile(SLURM_PROFILE, monkeypatch, ALSOFILTER_SLURM_PARTITION="all",
+                    ALSOFILTER_SLURM_ACCOUNT="0123", ALSOFILTER_GPU_MODEL="a100")
+    # quoted, so that Snakemake's resource parser keeps them as strings ("all" is a builtin,
+    # "0123" a number otherwise)
+    assert prof["default-resources"]["slurm_partition"] == "'all'"
+    assert prof["default-resources"]["slurm_account"] == "'0123'"
+    assert prof["set-resources"]["train"]["gpu_model"] == "'a100'"
+    assert "slurm_partition" not in prof["set-resources"]["train"]   # same partition as the rest
+    prof = _profile(SLURM_PROFILE, monkeypatch, ALSOFILTER_SLURM_PARTITION="cpu",
+                    ALSOFILTER_SLURM_GPU_PARTITION="gpu")
+    assert prof["default-resources"]["slurm_partition"] == "'cpu'"
+    assert prof["set-resources"]["train"]["slurm_partition"] == "'gpu'"
+
+
+def test_slurm_profile_dry_run_shows_the_gpu_request(tmp_path):
+    """Snakemake parses the profile; train jobs get gpu=1 and the model, others gpu=0."""
+    env = {k: v for k, v in os.environ.items() if k not in KNOBS}
+    env.update(ALSOFILTER_SLURM_PARTITION="ci", ALSOFILTER_SLURM_GPU_PARTITION="gpu",
+               ALSOFILTER_GPU_MODEL="a100")
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(SLURM_PROFILE), "-n",
+                          "--configfile", TINY, "--config", f"experiment=dryrun_{os.getpid()}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    blocks = re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S)
+    assert blocks, out
+    for rule, body in blocks:
+        resources = re.search(r"resources: (.*)", body).group(1)
+        if rule == "train":
+            assert "gpu=1" in resources and "gpu_model=a100" in resources, resources
+            assert "slurm_partition=gpu" in resources, resources
+        else:
+            assert "gpu=0" in resources and "gpu_model" not in resources, (rule, resources)
+            assert "slurm_partition=ci" in resources, (rule, resources)
+
+
+@pytest.mark.parametrize("visible, expected", [("0", 1), ("0,1,3", 3), ("", 0), ("-1", 0)])
+def test_local_profile_counts_visible_gpus(visible, expected, monkeypatch):
+    prof = _profile(LOCAL_PROFILE, monkeypatch, CUDA_VISIBLE_DEVICES=visible)
+    assert prof["resources"]["gpu"] == expected
+    assert prof["cores"] == "all"
+
+
+def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
+    """With one visible GPU, two GPU jobs never overlap although two cores are free."""
+    (tmp_path / "Snakefile").write_text(textwrap.dedent("""
+        rule all:
+            input: "a.txt", "b.txt"
+        rule gpu_job:
+            output: "{name}.txt"
+            resources: gpu=1
+            shell: "date +%s.%N > {output}; sleep 1; date +%s.%N >> {output}"
+    """))
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="0")
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(LOCAL_PROFILE),
+                          "--workflow-profile", "none"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (a0, a1), (b0, b1) = ([float(x) for x in (tmp_path / f).read_text().split()] for f in ("a.txt", "b.txt"))
+    assert a1 <= b0 or b1 <= a0, "two GPU jobs ran at once on one GPU"
+
+
+# ------------------------------------------------------------------------------------- cluster
+cluster_only = pytest.mark.skipif(not RUN_SLURM, reason="set ALSOFILTER_SLURM_TEST=1 (root, apt) "
+                                                        "to run the pipeline on a local SLURM cluster")
+
+IGNORE = shutil.ignore_patterns(".git", "results", ".snakemake", ".pytest_cache", "__pycache__",
+                                "*.egg-info", ".benchmarks", "data", ".venv", "build", "shared",
+                                "report.html")
+
+
+def _copy_workflow(dest: Path) -> Path:
+    shutil.copytree(ROOT, dest, ignore=IGNORE, symlinks=True)
+    return dest
+
+
+def _snakemake(workdir: Path, args: list[str], log: Path, env: dict | None = None,
+               timeout: int = SNAKEMAKE_TIMEOUT_S) -> tuple[int, str]:
+    """Run snakemake in ``workdir`` in a process group of its own; returns (exit status, output)."""
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)   # the group this test started: snakemake, its children
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            pytest.fail(f"snakemake {' '.join(args)} did not finish in {timeout}s; last output:\n"
+                        + log.read_text()[-5000:])
+    return rc, log.read_text()
+
+
+def _slurm_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in KNOBS and k != "SLURM_CONF"}
+    env.update(ALSOFILTER_SLURM_PARTITION=PARTITION, ALSOFILTER_GPU_MODEL=GPU_TYPE)
+    return env
+
+
+def _job_states(ids) -> dict[str, dict[str, str]]:
+    """Per SLURM job id: state and GPUs asked for, from slurmctld (there is no accounting
+    database here; setup.sh keeps finished jobs in slurmctld for an hour)."""
+    out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True,
+                         check=True).stdout
+    states = {}
+    for line in out.splitlines():
+        fields = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
+        if fields.get("JobId") in ids:
+            states[fields["JobId"]] = {"state": fields.get("JobState"),
+                                       "tres": fields.get("TresPerJob", "")}
+    return states
+
+
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if not RUN_SLURM:
+        pytest.skip("ALSOFILTER_SLURM_TEST is not 1")
+    if os.geteuid() != 0:
+        pytest.fail("ALSOFILTER_SLURM_TEST=1 needs root (installs Debian's SLURM, starts its daemons)")
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.fail("snakemake-executor-plugin-slurm is not installed (pip install -e .[pipeline])")
+    try:
+        setup = subprocess.run(["bash", str(ROOT / ".ci/slurm/setup.sh")], capture_output=True,
+                               text=True, timeout=600)
+        if setup.returncode != 0:
+            pytest.fail(f".ci/slurm/setup.sh failed:\n{setup.stdout}\n{setup.stderr}")
+        yield
+    finally:
+        subprocess.run(["bash", str(ROOT / ".ci/slurm/teardown.sh")], timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory):
+    """The tiny config run locally, then on SLURM, in two copies of the workflow made at once.
+    One after the other: the SLURM run notices finished jobs only at its status checks, so
+    sharing the two cores with the local run would make it much slower."""
+    base = tmp_path_factory.mktemp("slurm_e2e")
+    local, cluster_dir = _copy_workflow(base / "local"), _copy_workflow(base / "slurm")
+    t0 = time.monotonic()
+    rc, out = _snakemake(local, ["--cores", "2", "--configfile", TINY, "--workflow-profile", "none"],
+                         base / "local.log")
+    assert rc == 0, "local run failed:\n" + out[-5000:]
+    t1 = time.monotonic()
+    rc, out = _snakemake(cluster_dir, ["--profile", "profiles/slurm", "--configfile", TINY,
+                                       "--workflow-profile", "none", *TEST_CLUSTER_ARGS],
+                         base / "slurm.log", env=_slurm_env())
+    print(f"local run {t1 - t0:.0f}s, SLURM run {time.monotonic() - t1:.0f}s")
+    assert rc == 0, "SLURM run failed:\n" + out[-8000:]
+    return {"local": local, "slurm": cluster_dir, "out": out, "log": base / "slurm.log"}
+
+
+def _job_counts(out: str) -> dict[str, int]:
+    """The 'Job stats' table Snakemake prints at the start: jobs per rule, and 'total'."""
+    stats = out[out.index("Job stats:"):]
+    table = stats[:stats.index("\n\n")]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@cluster_only
+def test_every_job_is_submitted_with_sbatch_and_completes(runs):
+    out = runs["out"]
+    submitted = SUBMITTED.findall(out)
+    counts = _job_counts(out)
+    expected = sum(n for rule, n in counts.items() if rule not in ("all", "total"))
+    assert expected >= 20 and counts.get("total") == expected + 1, counts   # + the local rule all
+    assert len(submitted) == expected, f"{len(submitted)} of {expected} jobs went through sbatch"
+    for rule, n in counts.items():
+        if rule not in ("all", "total"):
+            assert sum(f"/rule_{rule}/" in log for _, _, log in submitted) == n, rule
+    states = _job_states([jid for _, jid, _ in submitted])
+    assert {jid for _, jid, _ in submitted} == set(states)
+    assert {s["state"] for s in states.values()} == {"COMPLETED"}, states
+    assert "localrule all" in out
+
+
+@cluster_only
+def test_training_jobs_get_their_gpu_and_cpu_jobs_none(runs):
+    out, slurm = runs["out"], runs["slurm"]
+    submitted = SUBMITTED.findall(out)
+    states = _job_states([jid for _, jid, _ in submitted])
+    train_ids = {jid for _, jid, log in submitted if "/rule_train/" in log}
+    assert len(train_ids) == _job_counts(out)["train"] > 1
+    for jid, st in states.items():
+        if jid in train_ids:   # sbatch --gpus=testgpu:1: the profile's gpu: 1 and the model knob
+            assert st["tres"] == f"gres:gpu:{GPU_TYPE}:1", st
+        else:
+            assert "gpu" not in st["tres"], (jid, st)
+    # inside each training job: the GPU SLURM granted it (the line train_job.py logs at start)
+    logs = sorted((slurm / "results/tiny/logs/train").rglob("*.log"))
+    assert len(logs) == len(train_ids)
+    seen_ids = set()
+    for log in logs:
+        line = next((ln for ln in log.read_text().splitlines() if "environment:" in ln), None)
+        assert line is not None, f"{log} has no 'environment:' line"
+        env = dict(tok.split("=", 1) for tok in line.split("environment:", 1)[1].split())
+        assert re.fullmatch(r"\d+", env.get("CUDA_VISIBLE_DEVICES", "")), (log, line)
+        assert env.get("SLURM_GPUS_ON_NODE", "1") == "1", (log, line)
+        seen_ids.add(env.get("SLURM_JOB_ID"))
+    assert seen_ids == train_ids, "each training log should name its own SLURM job"
+    # the partition knob reached the jobs too
+    assert f"slurm_partition={PARTITION}" in out
+
+
+def _frame(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    return df.drop(columns=[c for c in df.columns if c == "seconds" or c.endswith("_seconds")])
+
+
+@cluster_only
+def test_outputs_equal_a_local_run(runs):
+    local, slurm = runs["local"] / "results/tiny", runs["slurm"] / "results/tiny"
+
+    def files(root, pattern):
+        return sorted(p.relative_to(root) for p in root.glob(pattern))
+
+    for pattern in ("noise/**/*.csv", "noise/**/*.json", "runs/**/*.npz", "runs/**/*.csv",
+                    "tables/*", "figures/*"):
+        assert files(local, pattern) == files(slurm, pattern), pattern
+    noise = files(local, "noise/**/*.csv")
+    assert len(noise) == 2 and len(files(local, "runs/**/signals.npz")) == 6
+    for rel in noise:   # noisy labels: byte for byte
+        assert (local / rel).read_bytes() == (slurm / rel).read_bytes(), rel
+    for rel in files(local, "noise/**/*.json"):
+        assert json.loads((local / rel).read_text()) == json.loads((slurm / rel).read_text()), rel
+    for rel in files(local, "runs/**/*.npz"):   # signals and mixtures: every array equal
+        with np.load(local / rel) as a, np.load(slurm / rel) as b:
+            assert sorted(a.files) == sorted(b.files), rel
+            for key in a.files:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{rel}:{key}")
+    csvs = files(local, "runs/**/*.csv") + [p for p in files(local, "tables/*") if p.suffix == ".csv"]
+    assert any(p.name == "summary.csv" for p in csvs)
+    for rel in csvs:   # metrics, history, summary tables: equal except timings
+        pd.testing.assert_frame_equal(_frame(local / rel), _frame(slurm / rel), check_exact=False,
+                                      rtol=1e-9, atol=0, obj=str(rel))
+
+
+@cluster_only
+def test_failed_job_fails_the_run_and_names_its_logs(runs):
+    """device=mps passes config validation but fails inside the training job (no MPS on Linux).
+    The noisy labels are copied over from the finished run, so the training job is the only one."""
+    slurm = runs["slurm"]
+    shutil.copytree(slurm / "results/tiny/noise", slurm / "results/tiny_fail/noise")
+    target = "results/tiny_fail/runs/digits/resnet18/adamw/symmetric-0.4-seed3/signals.npz"
+    rc, out = _snakemake(slurm, ["--profile", "profiles/slurm", "--configfile", TINY,
+                                 "--workflow-profile", "none", *TEST_CLUSTER_ARGS,
+                                 "--config", "experiment=tiny_fail", "device=mps", "--", target],
+                         runs["log"].with_name("slurm_fail.log"), env=_slurm_env())
+    assert rc != 0, out[-5000:]
+    submitted = SUBMITTED.findall(out)
+    assert len(submitted) == 1 and "/rule_train/" in submitted[0][2], \
+        "the training job alone should have been submitted with sbatch:\n" + out[-5000:]
+    _, jid, slurm_log = submitted[0]
+    assert _job_states([jid])[jid]["state"] == "FAILED"
+    error = out[out.index("Error in rule train:"):]
+    rule_log = "results/tiny_fail/logs/train/digits/resnet18/adamw/symmetric-0.4-seed3.log"
+    assert rule_log in error and slurm_log in error, error
+    assert "check log file(s) for error details" in error
+    assert "mps" in Path(slurm_log).read_text().lower()   # the job's own traceback is in its log
+    assert "Exiting because a job execution failed" in out
