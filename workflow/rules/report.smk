@@ -16,6 +16,7 @@ rule summary_tables:
         f"{LOGS}/summary_tables.log",
     benchmark:
         f"{BENCH}/summary_tables.tsv"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
@@ -39,6 +40,9 @@ rule figure_auc:
         reference="paper",  # the paper's values (SPEC §7) as thin dashed lines where a scenario matches
     log:
         f"{LOGS}/figure_auc.log",
+    benchmark:
+        f"{BENCH}/figure_auc.tsv",
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
@@ -63,6 +67,9 @@ rule figure_bmm:
         figure="bmm",
     log:
         f"{LOGS}/figure_bmm.log",
+    benchmark:
+        f"{BENCH}/figure_bmm.tsv",
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
@@ -85,6 +92,9 @@ rule figure_memorization:
         figure="memorization",
     log:
         f"{LOGS}/figure_memorization.log",
+    benchmark:
+        f"{BENCH}/figure_memorization.tsv",
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
@@ -104,6 +114,9 @@ rule paper_comparison:
         md=f"{RESULTS}/tables/paper_comparison.md",
     log:
         f"{LOGS}/paper_comparison.log",
+    benchmark:
+        f"{BENCH}/paper_comparison.tsv",
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
@@ -125,6 +138,9 @@ rule figure_auc_vs_rate:
         figure="auc_vs_rate",
     log:
         f"{LOGS}/figure_auc_vs_rate.log",
+    benchmark:
+        f"{BENCH}/figure_auc_vs_rate.tsv",
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
