@@ -19,5 +19,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         summary_outputs(),
+        ranked_outputs(),
         figure_outputs(),
     default_target: True

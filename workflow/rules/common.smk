@@ -100,11 +100,12 @@ TABLES = ("summary.csv", "summary_by_seed.csv", "summary_by_seed.md", "summary_b
 
 
 def summary_outputs():
-    """Tables of the experiment, and every run's ranked list of suspicious samples."""
-    return [f"{RESULTS}/tables/{name}" for name in TABLES] + ranked_outputs()
+    """Tables of the experiment."""
+    return [f"{RESULTS}/tables/{name}" for name in TABLES]
 
 
 def ranked_outputs():
+    """Every run's ranked list of suspicious samples."""
     return run_paths("ranked_samples.csv")
 
 
