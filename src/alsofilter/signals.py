@@ -11,7 +11,7 @@ Built-in signals
 ``loss``       the per-sample cross-entropy of the epoch (AdamW + BMM baseline; SPEC §3).
 ``weight``     the ALSO weight π, as ``−N·π`` (small weight = suspicious; uniform weights give
                −1). Linear in π: on the demo the Beta mixture separates the groups far better
-               on π than on ``log π`` (F1 0.75–0.85 vs 0.41 at symmetric 0.4), whose long noisy
+               on π than on ``log π`` (decision F1 0.73 vs 0.40 at symmetric 0.4), whose long noisy
                tail is clipped by the 95th-percentile normalisation. ROC-AUC equals that of −π.
 ``loss_mean``  the per-sample loss averaged over all epochs so far.
 """
