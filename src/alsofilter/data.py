@@ -355,15 +355,19 @@ def _cifar_batch(path: pathlib.Path, label_keys: tuple[str, ...], num_classes: d
     return data.reshape(n, 3, 32, 32), labels
 
 
+def _meta_names(path: pathlib.Path, key: str, expected: int) -> list[str]:
+    """Class names stored under ``key`` in a CIFAR meta pickle (checked to number ``expected``)."""
+    meta = _str_keys(safe_load_pickle(path), path)
+    return _names(_get(meta, key, path), key, path, expected)
+
+
 def load_cifar10(data_dir, verify_md5: bool = True) -> ImageDataset:
     """CIFAR-10 from ``<data_dir>/cifar-10-batches-py``: 50 000 train (batches 1..5 in order),
     10 000 test, ``(N, 3, 32, 32)`` uint8."""
     data_dir = _resolve_data_dir(data_dir, "cifar10")
     names = CIFAR10_TRAIN_FILES + ("test_batch", "batches.meta")
     paths = _cifar_files(data_dir, CIFAR10_DIRNAME, names, CIFAR10_MD5, verify_md5, "cifar10")
-    meta = _str_keys(safe_load_pickle(paths["batches.meta"]), paths["batches.meta"])
-    class_names = _names(_get(meta, "label_names", paths["batches.meta"]), "label_names",
-                         paths["batches.meta"], 10)
+    class_names = _meta_names(paths["batches.meta"], "label_names", 10)
     xs, ys = [], []
     for name in CIFAR10_TRAIN_FILES:
         x, (y,) = _cifar_batch(paths[name], ("labels",), {"labels": 10})
@@ -382,9 +386,8 @@ def load_cifar100(data_dir, verify_md5: bool = True) -> ImageDataset:
     data_dir = _resolve_data_dir(data_dir, "cifar100")
     paths = _cifar_files(data_dir, CIFAR100_DIRNAME, ("train", "test", "meta"), CIFAR100_MD5,
                          verify_md5, "cifar100")
-    meta = _str_keys(safe_load_pickle(paths["meta"]), paths["meta"])
-    fine_names = _names(_get(meta, "fine_label_names", paths["meta"]), "fine_label_names", paths["meta"], 100)
-    _names(_get(meta, "coarse_label_names", paths["meta"]), "coarse_label_names", paths["meta"], 20)
+    fine_names = _meta_names(paths["meta"], "fine_label_names", 100)
+    _meta_names(paths["meta"], "coarse_label_names", 20)
     keys = ("fine_labels", "coarse_labels")
     ncls = {"fine_labels": 100, "coarse_labels": 20}
     x_train, (y_train, c_train) = _cifar_batch(paths["train"], keys, ncls)
@@ -653,15 +656,11 @@ def dataset_metadata(fmt: str, path=None, **options) -> dict[str, Any]:
     if fmt == "cifar10":
         root = _resolve_data_dir(path, "cifar10")
         folder = root if root.name == CIFAR10_DIRNAME else root / CIFAR10_DIRNAME
-        meta = _str_keys(safe_load_pickle(folder / "batches.meta"), folder / "batches.meta")
-        names = _names(_get(meta, "label_names", folder / "batches.meta"), "label_names", folder / "batches.meta", 10)
-        return {"class_names": names, "file_names": None}
+        return {"class_names": _meta_names(folder / "batches.meta", "label_names", 10), "file_names": None}
     if fmt == "cifar100":
         root = _resolve_data_dir(path, "cifar100")
         folder = root if root.name == CIFAR100_DIRNAME else root / CIFAR100_DIRNAME
-        meta = _str_keys(safe_load_pickle(folder / "meta"), folder / "meta")
-        names = _names(_get(meta, "fine_label_names", folder / "meta"), "fine_label_names", folder / "meta", 100)
-        return {"class_names": names, "file_names": None}
+        return {"class_names": _meta_names(folder / "meta", "fine_label_names", 100), "file_names": None}
     if fmt == "npz":
         ds_path = pathlib.Path(path).expanduser()
         with np.load(ds_path, allow_pickle=False) as npz:
