@@ -20,7 +20,6 @@ accuracy and the memorization fractions of the mislabeled samples (SPEC §7).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import random
 import time
@@ -38,8 +37,6 @@ from .data import ImageDataset
 from .metrics import memorization_fractions
 from .models import build_model
 from .settings import TrainConfig
-
-log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
