@@ -8,4 +8,5 @@ run_training_job(snakemake.input.noise, snakemake.params.settings, snakemake.out
                  dataset=snakemake.wildcards.dataset, checkpoint=snakemake.params.checkpoint,
                  checkpoint_every=snakemake.params.checkpoint_every, data_dir=snakemake.params.data_dir,
                  threads=snakemake.threads, dataset_options=snakemake.params.dataset_options,
-                 name=snakemake.params.name)
+                 name=snakemake.params.name, stall_timeout=snakemake.params.stall_timeout,
+                 log_path=snakemake.log[0])

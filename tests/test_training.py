@@ -256,3 +256,56 @@ def test_fast_path_bf16_channels_last_agrees_with_fp32(digits, labels):
         auc_plain, auc_fast = roc_auc_score(is_noisy, -a), roc_auc_score(is_noisy, -b)
         assert abs(auc_plain - auc_fast) < 0.05, (auc_plain, auc_fast)
     assert not np.array_equal(plain.record.arrays["loss"][-1], fast.record.arrays["loss"][-1])
+
+
+HANGING_JOB = """
+import sys, threading, logging
+from alsofilter import training
+from alsofilter.pipeline import setup_logging
+from alsofilter.train_job import run_training_job
+out = sys.argv[1]
+setup_logging(out + "/train.log")
+calls = 0
+real_augment = training.augment_batch
+
+def augment_that_hangs(*args):
+    global calls
+    calls += 1
+    if calls == {hang_at}:
+        threading.Event().wait()        # hangs forever, like a job stuck on a broken lock
+    return real_augment(*args)
+
+training.augment_batch = augment_that_hangs
+run_training_job(out + "/noise.csv", {settings!r}, out + "/signals.npz", out + "/history.csv",
+                 out + "/provenance.json", dataset="digits", checkpoint=out + "/ckpt/checkpoint.pt",
+                 checkpoint_every=1, progress=False, stall_timeout={timeout}, log_path=out + "/train.log",
+                 name="digits/hang-test")
+"""
+
+
+def test_hung_job_dumps_stacks_names_the_step_and_fails(tmp_path, digits, reference):
+    """A training job made to hang in its 2nd epoch is ended by the stall watchdog: exit 124, the
+    log names run, epoch and batch and holds every thread's stack; a rerun resumes and finishes."""
+    out = _job_dir(tmp_path, "hang", digits)
+    steps_per_epoch = len(batches(torch.arange(len(digits.y_train)), JOB_SETTINGS["batch_size"]))
+    hang_at = steps_per_epoch + 3                     # epoch 2, batch 3
+    script = HANGING_JOB.format(settings=JOB_SETTINGS, hang_at=hang_at, timeout=2)
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 124, proc.stderr[-3000:]
+    log = (out / "train.log").read_text()
+    for text in (proc.stderr, log):
+        assert (f"STALLED: run digits/hang-test, epoch 2 of 5, training batch 3 of {steps_per_epoch}: "
+                "no progress for") in text, text[-3000:]
+        assert "augment_that_hangs" in text and "train_epoch" in text      # the hung thread's stack
+        assert "stall-watchdog" in text or "Thread 0x" in text             # every thread
+    assert time.time() - started < 120
+    assert not (out / "signals.npz").exists()
+    state = torch.load(out / "ckpt" / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1                          # epoch 1 is kept
+    proc = _start(out)                                  # the same job without the hang
+    log = proc.communicate(timeout=300)[0].decode()
+    assert proc.returncode == 0, log
+    assert "resumed from" in log
+    _assert_same_outputs(reference, out)

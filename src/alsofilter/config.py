@@ -72,7 +72,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: keys of each config section (the schema says the same; kept here so check_config is complete)
 TOP_KEYS = ("experiment", "device", "threads", "data_dir", "scenarios", "methods", "seeds", "signals",
-            "training", "datasets", "noise_options", "bmm", "checkpoint_every")
+            "training", "datasets", "noise_options", "bmm", "checkpoint_every",
+            "stall_timeout")
 REQUIRED_KEYS = ("experiment", "scenarios", "methods", "seeds", "signals")
 SCENARIO_KEYS = ("dataset", "arch", "noise", "rate")
 DATASET_KEYS = ("format", "path", "options", "training", "human_labels", "asymmetric_pairs")
@@ -456,6 +457,9 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
     for key in ("threads", "checkpoint_every"):
         if key in config and not (_is_int(config[key]) and config[key] >= 1):
             _fail(key, config[key], "must be a positive integer")
+    stall = config.get("stall_timeout", 0)
+    if isinstance(stall, bool) or not isinstance(stall, (int, float)) or not stall >= 0:
+        _fail("stall_timeout", stall, "must be a number of seconds >= 0 (0 turns the watchdog off)")
     _check_datasets(config, check_files)
     _check_scenarios(config)
     _check_names(config["methods"], "methods", METHODS, "methods")

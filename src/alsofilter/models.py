@@ -20,6 +20,37 @@ STAGE_BLOCKS = {
 assert tuple(STAGE_BLOCKS) == ARCHS
 
 
+class PointwiseConv2d(nn.Conv2d):
+    """A 1x1 convolution (no bias) that runs as a matrix product on the CPU.
+
+    Same parameters and state_dict as ``nn.Conv2d(in, out, 1, stride, bias=False)``; on CUDA it
+    *is* that convolution. On the CPU it bypasses oneDNN: the backward-weights kernel of oneDNN's
+    1x1 convolution with stride > 1 ("reduce to unit stride" path) writes past its workspace when
+    the input channels are fewer than the kernel's channel block (8 on AVX2, 16 on AVX-512), which
+    corrupts the heap at small widths (torch 2.13.0+cpu, oneDNN 3.12; upstream:
+    uxlfoundation/oneDNN#6035, "1x1 convolution backward_weights writes past the rtus workspace").
+    A 1x1 convolution with stride s is a subsampling by s followed by a linear map of the
+    channels, which BLAS does just as fast, so the detour costs nothing measurable (BENCHMARKS.md).
+
+    Input ``(B, in, H, W)``, output ``(B, out, ceil(H/s), ceil(W/s))``, either memory format.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__(in_channels, out_channels, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return super().forward(x)
+        channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        sh, sw = self.stride
+        if (sh, sw) != (1, 1):
+            x = x[:, :, ::sh, ::sw]
+        weight = self.weight.view(self.out_channels, self.in_channels)
+        # (B, H, W, in) @ (in, out)^T -> (B, H, W, out), viewed back as (B, out, H, W)
+        out = F.linear(x.permute(0, 2, 3, 1), weight).permute(0, 3, 1, 2)
+        return out if channels_last else out.contiguous()   # keep the input's memory format
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
 
@@ -32,7 +63,7 @@ class BasicBlock(nn.Module):
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                PointwiseConv2d(in_planes, planes, stride=stride),
                 nn.BatchNorm2d(planes),
             )
 

@@ -4,7 +4,9 @@ The job checkpoints every ``checkpoint_every`` epochs to a file that is not a ru
 killed job (SIGKILL, node failure, preemption) started again resumes from its last checkpoint,
 and on CPU finishes with outputs bit-identical to an uninterrupted run. SIGTERM (what SLURM sends
 before its time limit) makes the job write a checkpoint at the current step and exit with status
-143. The checkpoint is deleted once all outputs are written.
+143. The checkpoint is deleted once all outputs are written. A job that makes no progress for
+``stall_timeout`` seconds writes every thread's stack to its log and exits with status 124
+(:mod:`alsofilter.watchdog`), instead of hanging until Snakemake's or SLURM's limits.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from .io import atomic_path, write_json_atomic, write_text_atomic
 from .noise import read_noise_table
+from .watchdog import DEFAULT_STALL_TIMEOUT, StallWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +40,13 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
                      out_provenance, dataset: str, checkpoint=None, checkpoint_every: int = 1,
                      data_dir: str | None = None, threads: int = 1,
                      dataset_options: Mapping[str, Any] | None = None, name: str | None = None,
-                     progress: bool = True) -> None:
+                     progress: bool = True, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
+                     log_path: str | None = None) -> None:
     """Train one run on the labels of ``noise_csv``; write ``signals.npz`` (see
-    :func:`~alsofilter.training.record_to_arrays`), ``history.csv`` and ``provenance.json``."""
+    :func:`~alsofilter.training.record_to_arrays`), ``history.csv`` and ``provenance.json``.
+
+    ``stall_timeout``: seconds without a finished batch before the job dumps its stacks (to stderr
+    and ``log_path``) and exits with status 124; 0 or None turns the watchdog off."""
     import torch
 
     from .pipeline import load_pipeline_dataset, provenance
@@ -69,10 +76,13 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
         trainer.stop_requested = True
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    watchdog = StallWatchdog(stall_timeout, progress=lambda: trainer.batches_done, describe=trainer.where,
+                             sinks=[log_path] if log_path else [])
     try:
-        record = trainer.fit(progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                             on_epoch=lambda row: log.info("epoch %d: %s", row["epoch"], ", ".join(
-                                 f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")))
+        with watchdog:
+            record = trainer.fit(progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                                 on_epoch=lambda row: log.info("epoch %d: %s", row["epoch"], ", ".join(
+                                     f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")))
     finally:
         signal.signal(signal.SIGTERM, previous)
     if record is None:

@@ -135,6 +135,9 @@ class Trainer:
         self.record = RunRecord()
         self.name = name or f"{config.method}/seed{config.seed}"
         self.stop_requested = False          # set by a SIGTERM handler: checkpoint, then stop
+        # where the run is, for a stall watchdog (alsofilter.watchdog): bumped once per batch
+        self.batches_done = 0
+        self.phase, self.step, self.steps_in_phase = "start", 0, 0
         self._partial: dict | None = None    # state of an epoch interrupted mid-way
 
     @property
@@ -157,10 +160,12 @@ class Trainer:
         state = self._partial
         loss_buf, pred_buf, first_bad = state["loss"], state["pred"], state["first_bad_step"]
         chunks = batches(state["perm"], cfg.batch_size)
+        self.phase, self.steps_in_phase = "training", len(chunks)
         for step in range(state["position"], len(chunks)):
             if self.stop_requested:
                 state["position"] = step
                 return None
+            self.step = step + 1
             idx = chunks[step]
             xb = self.normalize(augment_batch(self.x_train[idx], cfg.crop_padding, cfg.flip, self.generator))
             yb = self.y_train[idx]
@@ -183,6 +188,7 @@ class Trainer:
             first_bad.copy_(torch.where((first_bad < 0) & ~finite, step + 1, first_bad))
             loss_buf[idx] = ce
             pred_buf[idx] = logits.argmax(1)
+            self.batches_done += 1
         self._partial = None
         bad_step = int(first_bad)
         if bad_step > 0:
@@ -190,6 +196,11 @@ class Trainer:
                                   f"{self.epoch + 1}, step {bad_step} of {len(chunks)}; the run diverged "
                                   "(lower lr or pi_lr)")
         return {"loss": loss_buf, "pred": pred_buf}
+
+    def where(self) -> str:
+        """Where the run is, for error messages: run name, epoch, phase and batch."""
+        return (f"run {self.name}, epoch {self.epoch + 1} of {self.config.epochs}, "
+                f"{self.phase} batch {self.step} of {self.steps_in_phase}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits in float32; with ``precision="bf16"`` the network runs under bf16 autocast."""
@@ -204,11 +215,14 @@ class Trainer:
         """Eval-mode per-sample loss and prediction, no augmentation. x uint8 (M, C, H, W)."""
         self.model.eval()
         losses, preds = [], []
+        self.phase, self.steps_in_phase = "evaluation", -(-x.shape[0] // self.config.eval_batch_size)
         for start in range(0, x.shape[0], self.config.eval_batch_size):
+            self.step = start // self.config.eval_batch_size + 1
             logits = self.forward(self.normalize(x[start:start + self.config.eval_batch_size]))
             yb = y[start:start + self.config.eval_batch_size]
             losses.append(F.cross_entropy(logits, yb, reduction="none"))
             preds.append(logits.argmax(1))
+            self.batches_done += 1
         return torch.cat(losses), torch.cat(preds)
 
     def run_epoch(self) -> dict | None:

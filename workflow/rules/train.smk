@@ -13,6 +13,8 @@ rule train:
         # not an output: survives a killed job, so a rerun resumes from it
         checkpoint=f"{RESULTS}/checkpoints/{RUN_PATTERN}/checkpoint.pt",
         checkpoint_every=config.get("checkpoint_every", 1),
+        # seconds without a finished batch before the job dumps its stacks and fails (0: off)
+        stall_timeout=config["stall_timeout"],   # schema default: 900
         name=RUN_PATTERN,
     log:
         f"{LOGS}/train/{RUN_PATTERN}.log",
