@@ -13,6 +13,8 @@ include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/mixture.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/crossval.smk"
+include: "workflow/rules/leaderboard.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -21,4 +23,6 @@ rule all:
         summary_outputs(),
         ranked_outputs(),
         figure_outputs(),
+        f"{RESULTS}/tables/leaderboard.md",
+        f"{RESULTS}/figures/leaderboard.png",
     default_target: True

@@ -52,17 +52,45 @@ def test_summary_has_finite_aucs(tiny_run):
     required = ["dataset", "arch", "method", "signal", "noise", "rate", "seed", "auc_final", "auc_best",
                 "epoch_best", "ap_final", "f1_final", "noise_rate_true", "noise_rate_est"]
     assert set(required) <= set(summary.columns)
-    # adamw: loss; also-*: loss and weight -> 2 scenarios x (1 + 2 + 2)
-    assert len(summary) == 10
+    # adamw: loss, loss_mean, aum; also-*: those and weight -> 2 scenarios x (3 + 4 + 4)
+    assert len(summary) == 22
     for col in ("auc_final", "auc_best", "ap_final", "f1_final", "noise_rate_est"):
         values = summary[col].to_numpy(dtype=float)
         assert np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1)), col
-    assert set(summary.loc[summary.method == "adamw", "signal"]) == {"loss"}
-    assert set(summary.loc[summary.method == "also-min", "signal"]) == {"loss", "weight"}
+    assert set(summary.loc[summary.method == "adamw", "signal"]) == {"loss", "loss_mean", "aum"}
+    assert set(summary.loc[summary.method == "also-min", "signal"]) == {"loss", "weight", "loss_mean", "aum"}
     # the true noise rate is what the noise files say
     noise = pd.read_csv(tiny_run / "results" / "tiny" / "noise" / "digits" / "symmetric-0.4-seed3.csv")
     sym = summary[summary.noise == "symmetric"]
     assert np.allclose(sym.noise_rate_true, noise.is_noisy.mean())
+
+
+def test_leaderboard_has_every_detector(tiny_run):
+    results = tiny_run / "results" / "tiny"
+    board = pd.read_csv(results / "tables" / "leaderboard.csv")
+    assert len(board.groupby(["noise", "rate"])) == 2
+    for _, rows in board.groupby(["noise", "rate"]):
+        # 11 (method, signal) pairs x {BMM, GMM} + cleanlab on the network and on the pixels
+        assert len(rows) == 24 and rows["detector"].is_unique
+        assert set(rows["decision"]) == {"BMM", "GMM", "cleanlab"}
+        assert {"cleanlab, network 2-fold CV", "cleanlab, pixel logistic regression 2-fold CV",
+                "ALSO-min π + BMM", "AdamW loss + GMM", "AdamW AUM + BMM",
+                "AdamW mean loss + BMM"} <= set(rows["detector"])
+        assert rows["auc_mean"].is_monotonic_decreasing and rows["rank"].tolist() == list(range(1, 25))
+        assert rows["ours"].sum() == 1 and rows.loc[rows["ours"], "detector"].item() == "ALSO-min π + BMM"
+        assert np.all((rows["auc_mean"] >= 0) & (rows["auc_mean"] <= 1))
+        network = rows[rows["detector"].str.startswith("cleanlab, network")].iloc[0]
+        assert network["training_jobs"] == 2 and network["training_seconds"] > 0
+        assert (rows.loc[rows["method"] != "crossval", "training_jobs"] == 1).all()
+    assert (results / "tables" / "leaderboard.md").read_text().count("**ALSO-min π + BMM**") == 2
+    for ext in ("png", "pdf"):
+        assert (results / "figures" / f"leaderboard.{ext}").stat().st_size > 1000
+    # the folds' out-of-sample predictions come from models that never saw them
+    folds = sorted((results / "crossval").rglob("fold*/predictions.npz"))
+    assert len(folds) == 2 * 2
+    for path in folds:
+        with np.load(path) as f:
+            assert not np.intersect1d(f["index"], f["train_index"]).size
 
 
 def test_rerun_has_nothing_to_do(tiny_run):
@@ -73,7 +101,7 @@ def test_rerun_has_nothing_to_do(tiny_run):
 def test_report_contains_figures_and_tables(tiny_run):
     snakemake(tiny_run, "--configfile", str(TINY), "--report", "report.html")
     html = (tiny_run / "report.html").read_text(errors="replace")
-    for name in ("auc_per_epoch.png", "bmm_fits.png", "memorization.png", "summary.csv"):
+    for name in ("auc_per_epoch.png", "bmm_fits.png", "memorization.png", "summary.csv", "leaderboard.png"):
         assert name in html, name
 
 

@@ -73,12 +73,15 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 #: keys of each config section (the schema says the same; kept here so check_config is complete)
 TOP_KEYS = ("experiment", "device", "threads", "data_dir", "scenarios", "methods", "seeds", "signals",
             "training", "datasets", "noise_options", "bmm", "checkpoint_every",
-            "stall_timeout")
+            "stall_timeout", "crossval")
 REQUIRED_KEYS = ("experiment", "scenarios", "methods", "seeds", "signals")
 SCENARIO_KEYS = ("dataset", "arch", "noise", "rate")
 DATASET_KEYS = ("format", "path", "options", "training", "human_labels", "asymmetric_pairs")
 NOISE_OPTION_KEYS = ("symmetric_include_true", "asymmetric_mapping", "human_labels")
 BMM_KEYS = ("n_iter", "lower_percentile", "upper_percentile")
+CROSSVAL_KEYS = ("folds", "detectors")
+#: detectors with cross-validated training of their own (alsofilter.crossval)
+CROSSVAL_DETECTORS = ("cleanlab_network", "cleanlab_pixels")
 #: loader options per dataset format
 FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
     "digits": ("test_fraction", "split_seed"),
@@ -479,6 +482,16 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
               f"choose one of {list(ASYMMETRIC_MAPPING_KINDS)}")
     if not isinstance(noise_options.get("symmetric_include_true", True), bool):
         _fail("noise_options.symmetric_include_true", noise_options["symmetric_include_true"], "must be true or false")
+    crossval = config.get("crossval") or {}
+    _check_keys(crossval, CROSSVAL_KEYS, "crossval")
+    if "folds" in crossval and not (_is_int(crossval["folds"]) and crossval["folds"] >= 2):
+        _fail("crossval.folds", crossval["folds"], "must be an integer >= 2")
+    if "detectors" in crossval:
+        detectors = crossval["detectors"]
+        if not isinstance(detectors, list) or any(d not in CROSSVAL_DETECTORS for d in detectors) \
+                or len(set(detectors)) != len(detectors):
+            _fail("crossval.detectors", detectors, f"give a list (possibly empty) of distinct names from "
+                  f"{list(CROSSVAL_DETECTORS)}")
     bmm = config.get("bmm") or {}
     _check_keys(bmm, BMM_KEYS, "bmm")
     if "n_iter" in bmm and not (_is_int(bmm["n_iter"]) and bmm["n_iter"] >= 1):
@@ -553,3 +566,20 @@ def training_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
     settings = resolved_settings(config, run.dataset)
     settings.update(method=run.method, arch=run.arch, seed=run.seed, device=config.get("device", "auto"))
     return settings
+
+
+def crossval_settings(config: Mapping[str, Any]) -> tuple[int, list[str]]:
+    """``(folds, detectors)`` of the config's ``crossval`` section, with the defaults."""
+    crossval = config.get("crossval") or {}
+    return int(crossval.get("folds", 5)), list(crossval.get("detectors", CROSSVAL_DETECTORS))
+
+
+def scenario_keys(runs: Iterable[Run]) -> list[dict[str, Any]]:
+    """The distinct (dataset, arch, noise, rate, seed) of ``runs``, in grid order."""
+    seen, out = set(), []
+    for r in runs:
+        key = (r.dataset, r.arch, r.noise, r.rate, r.seed)
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(zip(("dataset", "arch", "noise", "rate", "seed"), key)))
+    return out

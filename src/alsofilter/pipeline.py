@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .bmm import fit_per_epoch
+from .gmm import gmm_per_epoch
 from .io import atomic_path, write_json_atomic, write_text_atomic
 from .metrics import metrics_per_epoch
 from .noise import human_noise_table, is_human_noise, make_noisy_labels, write_noise_table
@@ -113,7 +114,9 @@ def fit_mixture_file(signals_npz, out_npz, signals: Iterable[str], n_iter: int =
                      lower: float = 5.0, upper: float = 95.0) -> list[str]:
     """Fit a BMM per epoch to every configured signal this run recorded. Writes, per signal
     ``s``: ``s/posterior`` (E, N) and ``s/alpha``, ``s/beta``, ``s/weight`` (E, 2) in component
-    order [clean, noisy], ``s/lo``, ``s/hi``, ``s/ok`` (E,). Returns the fitted signal names."""
+    order [clean, noisy], ``s/lo``, ``s/hi``, ``s/ok`` (E,); and the DivideMix-style Gaussian
+    mixture's decision (:mod:`alsofilter.gmm`) as ``s/gmm_posterior`` (E, N), ``s/gmm_ok`` (E,).
+    Returns the fitted signal names."""
     with np.load(signals_npz) as record:
         record = dict(record)
     names = available_signals(record, list(signals))
@@ -124,6 +127,8 @@ def fit_mixture_file(signals_npz, out_npz, signals: Iterable[str], n_iter: int =
         if bad.size:
             log.warning("signal %s: BMM degenerate at epochs %s (posterior set to 0)", name, (bad + 1).tolist())
         out.update({f"{name}/{key}": value for key, value in fit.items()})
+        gmm = gmm_per_epoch(suspicion_score(name, record))
+        out.update({f"{name}/gmm_{key}": value for key, value in gmm.items()})
     with atomic_path(out_npz) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **out)
@@ -131,14 +136,26 @@ def fit_mixture_file(signals_npz, out_npz, signals: Iterable[str], n_iter: int =
 
 
 # ---------------------------------------------------------------------------------- metrics
+#: decision metrics that metrics.csv also gives for the Gaussian mixture, with suffix ``_gmm``
+GMM_DECISION_COLUMNS = ("precision", "recall", "f1", "noise_rate_est", "fit_ok")
+
 def metrics_file(signals_npz, mixture_npz, out_csv) -> pd.DataFrame:
-    """Per epoch and signal: ROC-AUC, AP, precision/recall/F1 at posterior 0.5, noise rates."""
+    """Per epoch and signal: ROC-AUC, AP, precision/recall/F1 of the BMM decision (posterior
+    > 0.5), noise rates, and the same decision metrics of the Gaussian mixture (``*_gmm``)."""
     with np.load(signals_npz) as record, np.load(mixture_npz) as mixture:
         record, mixture = dict(record), dict(mixture)
     names = sorted({key.split("/")[0] for key in mixture})
-    frames = [metrics_per_epoch(record["is_noisy"], suspicion_score(name, record),
-                                mixture[f"{name}/posterior"], mixture[f"{name}/ok"], signal=name)
-              for name in names]
+    frames = []
+    for name in names:
+        score = suspicion_score(name, record)
+        table = metrics_per_epoch(record["is_noisy"], score, mixture[f"{name}/posterior"],
+                                  mixture[f"{name}/ok"], signal=name)
+        if f"{name}/gmm_posterior" in mixture:
+            gmm = metrics_per_epoch(record["is_noisy"], score, mixture[f"{name}/gmm_posterior"],
+                                    mixture[f"{name}/gmm_ok"], signal=name)
+            for col in GMM_DECISION_COLUMNS:
+                table[f"{col}_gmm"] = gmm[col].to_numpy()
+        frames.append(table)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["signal", "epoch", "auc", "ap", "precision", "recall", "f1",
                  "noise_rate_est", "noise_rate_true", "fit_ok"])

@@ -14,6 +14,10 @@ Built-in signals
                on π than on ``log π`` (decision F1 0.73 vs 0.40 at symmetric 0.4), whose long noisy
                tail is clipped by the 95th-percentile normalisation. ROC-AUC equals that of −π.
 ``loss_mean``  the per-sample loss averaged over all epochs so far.
+``aum``        area under the margin (Pleiss et al. 2020): minus the margin (logit of the given
+               label − largest other logit, raw logits of the training pass) averaged over all
+               epochs so far. Pleiss et al. rank by AUM with a threshold from planted
+               "threshold samples"; here the ranking is scored, and the decision is the BMM's.
 """
 from __future__ import annotations
 
@@ -75,7 +79,17 @@ def weight_signal(record):
     return -pi * pi.shape[-1]
 
 
+def running_mean(values) -> np.ndarray:
+    """Mean over the epochs so far: row e of the result averages rows 0..e of ``values`` (E, N)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.cumsum(values, axis=0) / np.arange(1, values.shape[0] + 1)[:, None]
+
+
 @register("loss_mean", requires=("loss",), description="per-sample loss averaged over epochs so far")
 def loss_mean_signal(record):
-    loss = np.asarray(record["loss"], dtype=np.float64)
-    return np.cumsum(loss, axis=0) / np.arange(1, loss.shape[0] + 1)[:, None]
+    return running_mean(record["loss"])
+
+
+@register("aum", requires=("margin",), description="area under the margin, negated (Pleiss et al. 2020)")
+def aum_signal(record):
+    return -running_mean(record["margin"])

@@ -41,12 +41,16 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
                      data_dir: str | None = None, threads: int = 1,
                      dataset_options: Mapping[str, Any] | None = None, name: str | None = None,
                      progress: bool = True, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
-                     log_path: str | None = None) -> None:
+                     log_path: str | None = None, train_index=None, data=None):
     """Train one run on the labels of ``noise_csv``; write ``signals.npz`` (see
     :func:`~alsofilter.training.record_to_arrays`), ``history.csv`` and ``provenance.json``.
 
     ``stall_timeout``: seconds without a finished batch before the job dumps its stacks (to stderr
-    and ``log_path``) and exits with status 124; 0 or None turns the watchdog off."""
+    and ``log_path``) and exits with status 124; 0 or None turns the watchdog off.
+
+    ``train_index`` (sorted int array): train on these training samples only (cross-validation
+    folds); the signals then cover these samples, in this order. ``data``: the dataset, already
+    loaded (default: load it). Returns the trained :class:`~alsofilter.training.Trainer`."""
     import torch
 
     from .pipeline import load_pipeline_dataset, provenance
@@ -55,12 +59,17 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
     log.info("environment: %s", " ".join(f"{k}={os.environ.get(k, '')}" for k in ENV_KEYS))
     torch.set_num_threads(max(1, int(threads)))
     config = TrainConfig.from_dict(dict(settings))
-    data = load_pipeline_dataset(dataset, data_dir, dataset_options)
+    if data is None:
+        data = load_pipeline_dataset(dataset, data_dir, dataset_options)
     table = read_noise_table(noise_csv)
     if len(table) != data.x_train.shape[0]:
         raise ValueError(f"{noise_csv} has {len(table)} rows, dataset {dataset!r} has "
                          f"{data.x_train.shape[0]} training samples")
     true_labels, noisy_labels = table["true_label"].to_numpy(), table["noisy_label"].to_numpy()
+    if train_index is not None:
+        train_index = np.asarray(train_index, dtype=np.int64)
+        data = subset_training_set(data, train_index)
+        true_labels, noisy_labels = true_labels[train_index], noisy_labels[train_index]
     start = time.time()
     trainer = Trainer(data, noisy_labels, true_labels, config, name=name)
     if checkpoint is not None and Path(checkpoint).exists():
@@ -69,7 +78,7 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
             log.info("resumed from %s at epoch %d", checkpoint, trainer.epoch)
         except ValueError as err:   # written by a different configuration: start afresh
             log.warning("ignoring checkpoint %s: %s", checkpoint, err)
-    log.info("training %s on %s (%d samples, device %s)", trainer.name, dataset, len(table), trainer.device)
+    log.info("training %s on %s (%d samples, device %s)", trainer.name, dataset, len(true_labels), trainer.device)
 
     def on_sigterm(signum, frame):
         log.warning("SIGTERM received: writing a checkpoint and stopping")
@@ -96,7 +105,18 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
     write_json_atomic(out_provenance, provenance({
         "run": trainer.name, "settings": dict(settings), "dataset": dataset,
         "noise_file": str(noise_csv), "seed": config.seed, "device": str(trainer.device),
+        "training_samples": int(len(true_labels)),
         "torch_threads": torch.get_num_threads(), "wall_seconds": time.time() - start,
         "num_parameters": sum(p.numel() for p in trainer.model.parameters())}))
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
+    return trainer
+
+
+def subset_training_set(data, index: np.ndarray):
+    """The dataset with its training split cut to ``index`` (test split and statistics kept)."""
+    import dataclasses
+
+    files = None if data.file_names is None else [data.file_names[i] for i in index]
+    return dataclasses.replace(data, x_train=data.x_train[index], y_train=data.y_train[index],
+                               file_names=files)

@@ -12,6 +12,8 @@ Recorded per epoch (arrays ``(E, N)``, N = training samples):
   before that step's update); ``"eval"`` runs a separate eval-mode pass without augmentation after
   the epoch (Arazo et al.).
 * ``pred``: predicted class, from the same pass as ``loss``.
+* ``margin``: logit of the given label minus the largest other logit, from the same pass (the
+  area-under-the-margin detector of Pleiss et al. 2020 averages it over epochs).
 * ``weight``: ALSO's π at the end of the epoch (ALSO methods only).
 
 plus a history table: mean training loss, training accuracy against the given labels, clean test
@@ -156,9 +158,11 @@ class Trainer:
             self._partial = {"perm": perm, "position": 0,
                              "loss": torch.zeros(self.num_samples, device=self.device),
                              "pred": torch.zeros(self.num_samples, dtype=torch.int64, device=self.device),
+                             "margin": torch.zeros(self.num_samples, device=self.device),
                              "first_bad_step": torch.full((), -1, dtype=torch.int64, device=self.device)}
         state = self._partial
         loss_buf, pred_buf, first_bad = state["loss"], state["pred"], state["first_bad_step"]
+        margin_buf = state["margin"]
         chunks = batches(state["perm"], cfg.batch_size)
         self.phase, self.steps_in_phase = "training", len(chunks)
         for step in range(state["position"], len(chunks)):
@@ -188,6 +192,7 @@ class Trainer:
             first_bad.copy_(torch.where((first_bad < 0) & ~finite, step + 1, first_bad))
             loss_buf[idx] = ce
             pred_buf[idx] = logits.argmax(1)
+            margin_buf[idx] = label_margin(logits, yb)
             self.batches_done += 1
         self._partial = None
         bad_step = int(first_bad)
@@ -195,7 +200,7 @@ class Trainer:
             raise DivergenceError(f"run {self.name}: non-finite loss or ALSO weights at epoch "
                                   f"{self.epoch + 1}, step {bad_step} of {len(chunks)}; the run diverged "
                                   "(lower lr or pi_lr)")
-        return {"loss": loss_buf, "pred": pred_buf}
+        return {"loss": loss_buf, "pred": pred_buf, "margin": margin_buf}
 
     def where(self) -> str:
         """Where the run is, for error messages: run name, epoch, phase and batch."""
@@ -211,10 +216,11 @@ class Trainer:
         return self.model(x)
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eval-mode per-sample loss and prediction, no augmentation. x uint8 (M, C, H, W)."""
+    def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eval-mode pass without augmentation over x uint8 (M, C, H, W) with labels y (M,):
+        per-sample ``loss``, ``pred``, ``margin`` (M,) and ``proba`` (M, classes), softmax."""
         self.model.eval()
-        losses, preds = [], []
+        losses, preds, margins, probas = [], [], [], []
         self.phase, self.steps_in_phase = "evaluation", -(-x.shape[0] // self.config.eval_batch_size)
         for start in range(0, x.shape[0], self.config.eval_batch_size):
             self.step = start // self.config.eval_batch_size + 1
@@ -222,8 +228,11 @@ class Trainer:
             yb = y[start:start + self.config.eval_batch_size]
             losses.append(F.cross_entropy(logits, yb, reduction="none"))
             preds.append(logits.argmax(1))
+            margins.append(label_margin(logits, yb))
+            probas.append(logits.float().softmax(1))
             self.batches_done += 1
-        return torch.cat(losses), torch.cat(preds)
+        return {"loss": torch.cat(losses), "pred": torch.cat(preds), "margin": torch.cat(margins),
+                "proba": torch.cat(probas)}
 
     def run_epoch(self) -> dict | None:
         """Train one epoch, record its signals and history row; returns the row (``None``
@@ -233,10 +242,10 @@ class Trainer:
         if out is None:
             return None
         if self.config.loss_source == "eval":
-            out["loss"], out["pred"] = self.predict(self.x_train, self.y_train)
+            out.update({k: v for k, v in self.predict(self.x_train, self.y_train).items() if k != "proba"})
         test_acc = np.nan
         if self.x_test is not None:
-            _, test_pred = self.predict(self.x_test, self.y_test)
+            test_pred = self.predict(self.x_test, self.y_test)["pred"]
             test_acc = (test_pred == self.y_test).float().mean()
         # one host transfer per epoch
         loss = out["loss"].cpu().numpy().astype(np.float32)
@@ -244,6 +253,7 @@ class Trainer:
         self.epoch += 1
         self.record.add("loss", loss)
         self.record.add("pred", pred)
+        self.record.add("margin", out["margin"].cpu().numpy().astype(np.float32))
         if self.is_also:
             self.record.add("weight", self.optimizer.pi.detach().cpu().numpy().astype(np.float32))
         row = {"epoch": self.epoch, "train_loss": float(loss.mean()),
@@ -338,6 +348,16 @@ class Trainer:
         self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
+def label_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Margin of each sample (Pleiss et al. 2020): the logit of its given label minus the largest
+    other logit. logits (B, C) raw, labels (B,) int; returns (B,) float, detached. Negative = the
+    network prefers another class."""
+    logits = logits.detach().float()
+    given = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.scatter(1, labels[:, None], float("-inf")).amax(1)
+    return given - others
+
+
 def _to_tuple(value):
     return tuple(_to_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
@@ -358,7 +378,7 @@ class DivergenceError(RuntimeError):
 
 
 def record_to_arrays(record: RunRecord, true_labels, noisy_labels) -> dict[str, np.ndarray]:
-    """Arrays of a run's ``signals.npz``: ``loss`` (E, N) float32, ``pred`` (E, N) int16,
+    """Arrays of a run's ``signals.npz``: ``loss``, ``margin`` (E, N) float32, ``pred`` (E, N) int16,
     ``weight`` (E, N) float32 for ALSO, ``true_label``/``noisy_label`` (N,) int64,
     ``is_noisy`` (N,) bool, ``epoch`` (E,) int."""
     arrays = record.stacked()

@@ -1,4 +1,5 @@
 # Shared set-up: config validation, the run grid, path helpers. Logic lives in src/alsofilter.
+import dataclasses
 import os
 import re
 import sys
@@ -14,11 +15,13 @@ sys.path.insert(0, _SRC)
 from alsofilter.config import (  # noqa: E402
     ConfigError,
     check_config,
+    crossval_settings,
     dataset_spec,
     expand_runs,
     format_rate,
     human_labels_path,
     noise_spec,
+    scenario_keys,
     training_settings,
 )
 
@@ -54,6 +57,7 @@ wildcard_constraints:
     noise=_alternatives(r.noise for r in RUNS),
     rate=_alternatives(r.rate_str for r in RUNS),
     seed=_alternatives(r.seed for r in RUNS),
+    fold=r"\d+",
 
 
 def run_paths(filename):
@@ -70,6 +74,30 @@ def run_from_wildcards(wc):
         if r.wildcards() == {k: wc[k] for k in ("dataset", "arch", "method", "noise", "rate", "seed")}:
             return r
     raise ValueError(f"no run in the config matches {dict(wc)}")
+
+
+SCENARIO_SEEDS = scenario_keys(RUNS)   # (dataset, arch, noise, rate, seed) in grid order
+
+
+def crossval_training_settings(wc):
+    """A cross-validation fold trains with the AdamW baseline's settings of its scenario."""
+    for r in RUNS:
+        if {k: v for k, v in r.wildcards().items() if k != "method"} == {
+                k: wc[k] for k in ("dataset", "arch", "noise", "rate", "seed")}:
+            return training_settings(config, dataclasses.replace(r, method="adamw"))
+    raise ValueError(f"no run in the config matches {dict(wc)}")
+
+
+def crossval_outputs():
+    """Every (scenario, seed)'s cross-validated detector files (metrics tables), per detector."""
+    folds, detectors = crossval_settings(config)
+    out = {}
+    for d in detectors:
+        pattern = (f"{RESULTS}/crossval/{{dataset}}/pixels/{{noise}}-{{rate}}-seed{{seed}}/{d}/metrics.csv"
+                   if d == "cleanlab_pixels" else
+                   f"{RESULTS}/crossval/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/{d}/metrics.csv")
+        out[d] = [pattern.format(**{**s, "rate": format_rate(s["rate"])}) for s in SCENARIO_SEEDS]
+    return out
 
 
 def uses_gpu():

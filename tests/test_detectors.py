@@ -1,0 +1,135 @@
+"""Detectors beyond the paper's: area under the margin, the GMM decision, cleanlab on
+cross-validated probabilities, and the leaderboard that puts them side by side."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from alsofilter.crossval import (cleanlab_detection, fold_indices, out_of_fold_probabilities,
+                                 pixel_probabilities, write_fold_predictions)
+from alsofilter.gmm import gmm_noise_posterior, gmm_per_epoch
+from alsofilter.leaderboard import OURS, aggregate, markdown
+from alsofilter.signals import suspicion_score
+from alsofilter.training import label_margin
+
+
+def test_label_margin_by_hand():
+    logits = torch.tensor([[2.0, 1.0, -1.0],     # label 0: 2 - 1 = 1
+                           [2.0, 1.0, -1.0],     # label 1: 1 - 2 = -1
+                           [0.5, 0.5, 3.0]])     # label 2: 3 - 0.5 = 2.5
+    labels = torch.tensor([0, 1, 2])
+    assert label_margin(logits, labels).tolist() == [1.0, -1.0, 2.5]
+
+
+def test_aum_is_the_negated_running_mean_of_the_margin():
+    margin = np.array([[1.0, -2.0], [3.0, 0.0], [-1.0, 1.0]])          # (E=3, N=2)
+    aum = suspicion_score("aum", {"margin": margin})
+    expected = -np.array([[1.0, -2.0], [2.0, -1.0], [1.0, -1 / 3]])
+    np.testing.assert_allclose(aum, expected)
+
+
+def test_gmm_decision_on_a_known_split():
+    rng = np.random.default_rng(0)
+    clean = rng.normal(0.3, 0.1, 800).clip(0)        # low loss
+    noisy = rng.normal(2.5, 0.4, 200)                # high loss
+    scores = np.concatenate([clean, noisy])
+    posterior, ok = gmm_noise_posterior(scores)
+    assert ok and posterior.shape == (1000,)
+    flagged = posterior > 0.5
+    assert flagged[800:].mean() > 0.97 and flagged[:800].mean() < 0.02
+    # min-max normalisation: invariant to shifting and scaling the scores
+    np.testing.assert_allclose(gmm_noise_posterior(3 * scores + 7)[0], posterior, atol=1e-6)
+    constant, ok = gmm_noise_posterior(np.ones(50))
+    assert not ok and not constant.any()
+    per_epoch = gmm_per_epoch(np.stack([scores, np.ones_like(scores)]))
+    assert per_epoch["posterior"].shape == (2, 1000) and per_epoch["ok"].tolist() == [True, False]
+
+
+def test_folds_are_stratified_disjoint_and_cover_every_sample_once():
+    labels = np.repeat(np.arange(4), [50, 30, 20, 100])
+    folds = fold_indices(labels, 5, seed=3)
+    assert len(folds) == 5
+    held = np.concatenate([te for _, te in folds])
+    assert np.array_equal(np.sort(held), np.arange(len(labels)))          # every sample once
+    for train, test in folds:
+        assert np.intersect1d(train, test).size == 0
+        assert len(train) + len(test) == len(labels)
+        # stratified: each class's share of the fold is its share of the data (± one sample)
+        counts = np.bincount(labels[test], minlength=4)
+        assert np.all(np.abs(counts - np.bincount(labels) / 5) <= 1)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, fold_indices(labels, 5, seed=3)))
+    assert not np.array_equal(folds[0][1], fold_indices(labels, 5, seed=4)[0][1])
+    with pytest.raises(ValueError, match="folds"):
+        fold_indices(labels, 1, 0)
+
+
+def test_out_of_fold_assembly_refuses_a_model_that_saw_its_sample(tmp_path):
+    labels = np.repeat(np.arange(3), 10)
+    folds = fold_indices(labels, 3, seed=0)
+    paths = []
+    for k, (train, test) in enumerate(folds):
+        proba = np.eye(3)[labels[test]] * 0.8 + 0.2 / 3
+        paths.append(tmp_path / f"fold{k}.npz")
+        write_fold_predictions(paths[-1], k, 3, train, test, proba)
+    proba = out_of_fold_probabilities(paths, len(labels))
+    assert proba.shape == (30, 3) and np.allclose(proba.sum(1), 1)
+    # a fold whose held-out samples overlap its training samples is refused
+    train, test = folds[0]
+    write_fold_predictions(paths[0], 0, 3, np.union1d(train, test[:2]), test, np.full((len(test), 3), 1 / 3))
+    with pytest.raises(ValueError, match="trained on"):
+        out_of_fold_probabilities(paths, len(labels))
+    # a missing fold file, or a fold that leaves samples uncovered, is refused
+    write_fold_predictions(paths[0], 0, 3, train, test, np.full((len(test), 3), 1 / 3))
+    with pytest.raises(ValueError, match="3-fold split, but 2 fold files"):
+        out_of_fold_probabilities(paths[1:], len(labels))
+    write_fold_predictions(paths[0], 0, 3, train, test[:-1], np.full((len(test) - 1, 3), 1 / 3))
+    with pytest.raises(ValueError, match="exactly once"):
+        out_of_fold_probabilities(paths, len(labels))
+
+
+def test_cleanlab_gets_labels_and_probabilities_in_label_order():
+    """Flipped labels whose out-of-sample probabilities point to another class are found, and
+    their score is higher than the clean samples'."""
+    rng = np.random.default_rng(1)
+    true = np.repeat(np.arange(3), 100)
+    proba = np.full((300, 3), 0.05)
+    proba[np.arange(300), true] = 0.9
+    given = true.copy()
+    flipped = rng.choice(300, 30, replace=False)
+    given[flipped] = (true[flipped] + 1) % 3
+    result = cleanlab_detection(given, proba)
+    assert result["score"].shape == (300,) and result["flagged"].dtype == bool
+    is_noisy = given != true
+    assert result["flagged"][is_noisy].all() and result["flagged"][~is_noisy].mean() < 0.05
+    assert result["score"][is_noisy].min() > result["score"][~is_noisy].max()
+    with pytest.raises(ValueError, match="proba"):
+        cleanlab_detection(given, proba[:10])
+
+
+def test_pixel_classifier_probabilities_are_out_of_sample():
+    from alsofilter.data import load_digits_dataset
+
+    data = load_digits_dataset()
+    labels = data.y_train
+    proba = pixel_probabilities(data.x_train, labels, 5, seed=0)
+    assert proba.shape == (len(labels), 10) and np.allclose(proba.sum(1), 1)
+    # out of sample: accuracy well below the 100 % a logistic regression reaches on its own training set
+    accuracy = (proba.argmax(1) == labels).mean()
+    assert 0.85 < accuracy < 0.995
+
+
+def test_leaderboard_aggregates_seeds_sorts_by_auc_and_marks_ours():
+    rows = []
+    for seed, (a, b) in enumerate([(0.9, 0.7), (0.8, 0.75)]):
+        for detector, method, auc in ((OURS, "also-min", a), ("AdamW loss + BMM", "adamw", b)):
+            rows.append(dict(dataset="digits", arch="resnet18", noise="symmetric", rate=0.4, seed=seed,
+                             detector=detector, method=method, signal="x", decision="BMM", auc=auc, ap=auc,
+                             precision=0.5, recall=0.5, f1=0.5, noise_rate_est=0.4, training_jobs=1,
+                             training_seconds=10.0 + seed))
+    table = aggregate(pd.DataFrame(rows))
+    assert table["detector"].tolist() == [OURS, "AdamW loss + BMM"]
+    assert table.loc[0, "auc_mean"] == pytest.approx(0.85) and table.loc[0, "auc_std"] == pytest.approx(0.0707, abs=1e-3)
+    assert table["ours"].tolist() == [True, False] and table["rank"].tolist() == [1, 2]
+    assert table.loc[0, "training_seconds"] == pytest.approx(10.5)
+    md = markdown(table)
+    assert f"**{OURS}**" in md and "0.850 ± 0.071" in md

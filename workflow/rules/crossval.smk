@@ -1,0 +1,88 @@
+# Detectors that need cross-validated training of their own: confident learning (cleanlab) on
+# out-of-sample probabilities (alsofilter.crossval). Folds: stratified on the given labels, seeded
+# with the run's seed; the same folds for the network and the pixel classifier.
+CV_DIR = f"{RESULTS}/crossval/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}"
+CV_PIXELS_DIR = f"{RESULTS}/crossval/{{dataset}}/pixels/{{noise}}-{{rate}}-seed{{seed}}"
+CV_FOLDS, CV_DETECTORS = crossval_settings(config)
+
+
+rule crossval_fold:
+    """One fold of cleanlab_network: the AdamW baseline's network and recipe trained on the other
+    K-1 folds (a resumable training job like any other), predicting the held-out fold at its last
+    epoch."""
+    input:
+        noise=f"{NOISE_PATTERN}.csv",
+    output:
+        predictions=f"{CV_DIR}/fold{{fold}}/predictions.npz",
+        signals=f"{CV_DIR}/fold{{fold}}/signals.npz",
+        history=f"{CV_DIR}/fold{{fold}}/history.csv",
+        provenance=f"{CV_DIR}/fold{{fold}}/provenance.json",
+    params:
+        settings=lambda wc: crossval_training_settings(wc),
+        folds=CV_FOLDS,
+        data_dir=config.get("data_dir"),
+        dataset_options=lambda wc: dataset_options(wc.dataset),
+        checkpoint=f"{RESULTS}/checkpoints/crossval/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/fold{{fold}}.pt",
+        checkpoint_every=config.get("checkpoint_every", 1),
+        stall_timeout=config["stall_timeout"],
+        name="crossval/{dataset}/{arch}/{noise}-{rate}-seed{seed}/fold{fold}",
+    log:
+        f"{LOGS}/crossval_fold/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/fold{{fold}}.log",
+    benchmark:
+        f"{BENCH}/crossval_fold/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/fold{{fold}}.tsv"
+    threads: config.get("threads", 1)
+    resources:
+        gpu=uses_gpu(),
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/crossval_fold.py"
+
+
+rule crossval_cleanlab_network:
+    """cleanlab (find_label_issues, label quality scores) on the K folds' out-of-sample probabilities."""
+    input:
+        noise=f"{NOISE_PATTERN}.csv",
+        folds=expand(f"{CV_DIR}/fold{{fold}}/predictions.npz", fold=range(CV_FOLDS), allow_missing=True),
+    output:
+        detection=f"{CV_DIR}/cleanlab_network/detection.npz",
+        metrics=f"{CV_DIR}/cleanlab_network/metrics.csv",
+    log:
+        f"{LOGS}/crossval_cleanlab_network/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/crossval_cleanlab_network/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/crossval_cleanlab_network.py"
+
+
+rule crossval_cleanlab_pixels:
+    """cleanlab on out-of-sample probabilities of a logistic regression on the raw pixels (same folds)."""
+    input:
+        noise=f"{NOISE_PATTERN}.csv",
+    output:
+        detection=f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz",
+        metrics=f"{CV_PIXELS_DIR}/cleanlab_pixels/metrics.csv",
+    params:
+        folds=CV_FOLDS,
+        data_dir=config.get("data_dir"),
+        dataset_options=lambda wc: dataset_options(wc.dataset),
+    log:
+        f"{LOGS}/crossval_cleanlab_pixels/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/crossval_cleanlab_pixels/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/crossval_cleanlab_pixels.py"
