@@ -56,8 +56,8 @@ REPORT = ("summary_tables", "paper_comparison", "figure_auc", "figure_bmm", "fig
           "figure_auc_vs_rate", "all")
 
 
-@pytest.mark.parametrize("name, runs, noise_jobs", [("paper", 36, 9), ("grid", 168, 42)])
-def test_dry_run_job_counts(tmp_path, name, runs, noise_jobs):
+@pytest.mark.parametrize("name, runs, noise_jobs, folds", [("paper", 36, 9, 5 * 12), ("grid", 168, 42, 0)])
+def test_dry_run_job_counts(tmp_path, name, runs, noise_jobs, folds):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     result = snakemake(tmp_path, "-n", "--configfile", REPO / "config" / f"{name}.yaml",
@@ -65,7 +65,10 @@ def test_dry_run_job_counts(tmp_path, name, runs, noise_jobs):
     assert result.returncode == 0, result.stdout + result.stderr
     counts = job_counts(result.stdout + result.stderr)
     expected = {rule: runs for rule in PER_RUN}
-    expected.update({rule: 1 for rule in REPORT}, make_noise=noise_jobs)
+    expected.update({rule: 1 for rule in REPORT}, make_noise=noise_jobs, leaderboard=1,
+                    crossval_cleanlab_pixels=noise_jobs)   # pixels: per noise file, not per arch
+    if folds:   # paper: cleanlab on 5-fold networks for each of the 12 (scenario, seed)
+        expected.update(crossval_fold=folds, crossval_cleanlab_network=folds // 5)
     expected["total"] = sum(expected.values())
     assert counts == expected
 
@@ -265,7 +268,7 @@ def e2e(tmp_path_factory):
     images = write_image_folder_fixture(root / "myimages", classes=("cat", "dog", "frog"), per_class=8,
                                         size=(8, 8))
     common = {"device": "cpu", "threads": 1, "data_dir": str(data_dir), "seeds": [1],
-              "signals": ["loss", "weight"],
+              "signals": ["loss", "weight"], "crossval": {"folds": 2},
               "training": {"epochs": 2, "width": 2, "batch_size": 32, "eval_batch_size": 256}}
     paper = dict(common, experiment="e2e", methods=["adamw", "also-min"], scenarios=[
         {"dataset": "cifar10", "arch": "resnet18", "noise": "symmetric", "rate": 0.8},
@@ -303,6 +306,9 @@ def test_e2e_outputs(e2e):
         ("adamw", "final"), ("adamw", "peak"), ("also-min", "final"), ("also-min", "peak")]
     assert (comparison["epochs"] == 2).all()
     assert "not comparable" in (res / "tables" / "paper_comparison.md").read_text()
+    board = pd.read_csv(res / "tables" / "leaderboard.csv")     # cleanlab on RGB CIFAR-format data too
+    assert {"cleanlab, network 2-fold CV", "cleanlab, pixel logistic regression 2-fold CV"} <= set(board["detector"])
+    assert set(board["noise"]) == {"symmetric", "human-worst"}
     for method, signal in (("adamw", "loss"), ("also-min", "weight")):
         ranked = pd.read_csv(res / f"runs/cifar10/resnet18/{method}/symmetric-0.8-seed1/ranked_samples.csv")
         assert len(ranked) == 200 and (ranked["signal"] == signal).all()

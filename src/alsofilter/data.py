@@ -162,34 +162,68 @@ def _make_dataset(name, x_train, y_train, x_test, y_test, num_classes, class_nam
 # digits
 
 
+def _digits_csv() -> pathlib.Path | None:
+    """scikit-learn's ``datasets/data/digits.csv.gz``, located without importing scikit-learn
+    (importing it costs ~2 s of every job's start-up on a slow CPU); None if not found."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = pathlib.Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """All 1797 digits as uint8 (N, 1, 8, 8) and int64 labels (cached; callers index copies)."""
-    from sklearn.datasets import load_digits
+    """All 1797 digits as uint8 (N, 1, 8, 8) and int64 labels (cached; callers index copies).
+    Read from scikit-learn's shipped CSV (64 pixel values 0..16, then the label, per row)."""
+    path = _digits_csv()
+    if path is not None:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+        pixels, target = table[:, :64].reshape(-1, 8, 8), table[:, 64]
+    else:   # an unusual install: let scikit-learn find its data
+        from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
+        bunch = load_digits()
+        pixels, target = bunch.images, bunch.target
+    images = np.rint(pixels * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
     images.flags.writeable = False
-    y = bunch.target.astype(np.int64)
+    y = target.astype(np.int64)
     y.flags.writeable = False
     return images, y
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic stratified train/test split of ``labels`` (N,): ``ceil(test_fraction * N)``
+    test samples, allotted to classes by largest remainder of ``test_fraction * class size``, the
+    samples of each class chosen by ``numpy.random.default_rng(seed)``. Returns sorted
+    ``(train_index, test_index)``."""
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    n_test = int(np.ceil(test_fraction * labels.size))
+    exact = test_fraction * counts
+    per_class = np.floor(exact).astype(int)
+    remainder_order = np.argsort(-(exact - per_class), kind="stable")
+    per_class[remainder_order[:n_test - per_class.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, per_class)])
+    test = np.sort(test)
+    return np.setdiff1d(np.arange(labels.size), test), test
 
 
 def load_digits_dataset(test_fraction: float = 0.2, split_seed: int = 0) -> ImageDataset:
     """scikit-learn's 8x8 digits as uint8 ``(N, 1, 8, 8)`` with a fixed stratified split.
 
-    Pixel values 0..16 become ``round(v * 255 / 16)``. The split is sklearn's
-    ``train_test_split(stratify=y, random_state=split_seed)``; both parts keep the original
-    sample order. Defaults give 1437 training and 360 test images, the same on every call.
+    Pixel values 0..16 become ``round(v * 255 / 16)``. The split is :func:`stratified_split`
+    (seeded with ``split_seed``); both parts keep the original sample order. Defaults give 1437
+    training and 360 test images, the same on every call.
     """
-    from sklearn.model_selection import train_test_split
-
     if not (0.0 < float(test_fraction) < 1.0):
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     images, y = _digits_arrays()
-    idx = np.arange(y.shape[0])
-    train_idx, test_idx = train_test_split(idx, test_size=test_fraction, random_state=split_seed, stratify=y)
-    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    train_idx, test_idx = stratified_split(y, float(test_fraction), split_seed)
     return _make_dataset(
         "digits",
         np.ascontiguousarray(images[train_idx]), y[train_idx],

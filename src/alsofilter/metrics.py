@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 
 METRIC_COLUMNS = ("auc", "ap", "precision", "recall", "f1", "noise_rate_est", "noise_rate_true")
 
@@ -17,6 +16,9 @@ def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.nda
     ``posterior > threshold``, giving precision, recall, F1 and the estimated noise rate.
     AUC/AP are NaN when the ground truth has a single class (no noisy or no clean samples).
     """
+    # imported here: the training jobs import this module for memorization_fractions only
+    from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+
     is_noisy = np.asarray(is_noisy, dtype=bool)
     score = np.asarray(score, dtype=np.float64)
     if not np.all(np.isfinite(score)):

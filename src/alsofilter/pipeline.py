@@ -15,8 +15,6 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .bmm import fit_per_epoch
-from .gmm import gmm_per_epoch
 from .io import atomic_path, write_json_atomic, write_text_atomic
 from .metrics import metrics_per_epoch
 from .noise import human_noise_table, is_human_noise, make_noisy_labels, write_noise_table
@@ -117,6 +115,9 @@ def fit_mixture_file(signals_npz, out_npz, signals: Iterable[str], n_iter: int =
     order [clean, noisy], ``s/lo``, ``s/hi``, ``s/ok`` (E,); and the DivideMix-style Gaussian
     mixture's decision (:mod:`alsofilter.gmm`) as ``s/gmm_posterior`` (E, N), ``s/gmm_ok`` (E,).
     Returns the fitted signal names."""
+    from .bmm import fit_per_epoch      # scipy / scikit-learn: imported by the stages that fit
+    from .gmm import gmm_per_epoch
+
     with np.load(signals_npz) as record:
         record = dict(record)
     names = available_signals(record, list(signals))
