@@ -123,7 +123,8 @@ def write_leaderboard(detections: pd.DataFrame, out_csv, out_md) -> pd.DataFrame
 
 def plot_leaderboard(table: pd.DataFrame, out_paths) -> None:
     """One panel per scenario: ROC-AUC (bar, ± std over seeds) of every score, and F1 of its best
-    decision (dot); the paper's method blue, AdamW red, cleanlab green, the rest grey."""
+    decision (dot); ALSO-min's signals blue (its π, the paper's method, labelled in bold), AdamW's
+    red, cleanlab green, ALSO-max grey."""
     import matplotlib.pyplot as plt
 
     from .plots import save_figure, scenario_title

@@ -88,6 +88,9 @@ def crossval_training_settings(wc):
     raise ValueError(f"no run in the config matches {dict(wc)}")
 
 
+CV_FOLDS, CV_DETECTORS = crossval_settings(config)
+
+
 def crossval_outputs():
     """Every (scenario, seed)'s cross-validated detector files (metrics tables), per detector."""
     folds, detectors = crossval_settings(config)
@@ -142,3 +145,29 @@ FIGURES = ("auc_per_epoch", "bmm_fits", "memorization", "auc_vs_rate")
 
 def figure_outputs():
     return [f"{RESULTS}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
+
+
+def leaderboard_crossval():
+    """detector -> [(scenario key, metrics.csv, [benchmark .tsv of its training jobs])]."""
+    out = {}
+    for detector, paths in crossval_outputs().items():
+        items = []
+        for scen, metrics in zip(SCENARIO_SEEDS, paths):
+            wc = {**scen, "rate": format_rate(scen["rate"])}
+            if detector == "cleanlab_network":
+                bench = [f"{BENCH}/crossval_fold/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/"
+                         f"fold{k}.tsv".format(**wc) for k in range(CV_FOLDS)]
+            else:
+                bench = [f"{BENCH}/crossval_cleanlab_pixels/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
+                         .format(**wc)]
+            items.append((scen, metrics, bench))
+        out[detector] = items
+    return out
+
+
+def leaderboard_inputs():
+    files = []
+    for items in leaderboard_crossval().values():
+        for _, metrics, bench in items:
+            files += [metrics, *bench]
+    return files

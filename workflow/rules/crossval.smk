@@ -3,7 +3,6 @@
 # with the run's seed; the same folds for the network and the pixel classifier.
 CV_DIR = f"{RESULTS}/crossval/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}"
 CV_PIXELS_DIR = f"{RESULTS}/crossval/{{dataset}}/pixels/{{noise}}-{{rate}}-seed{{seed}}"
-CV_FOLDS, CV_DETECTORS = crossval_settings(config)
 
 
 rule crossval_fold:
