@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, write_text_atomic
-from .config import CROSSVAL_DETECTORS  # noqa: F401  (the names, checked in the config)
 from .metrics import detection_metrics
 #: PCA dimensions of the pixel classifier (images with fewer pixels keep all of them)
 PIXEL_PCA_COMPONENTS = 128

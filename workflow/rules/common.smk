@@ -89,16 +89,18 @@ def crossval_training_settings(wc):
 
 
 CV_FOLDS, CV_DETECTORS = crossval_settings(config)
+# one (scenario, seed)'s cross-validation folder; the pixel classifier does not depend on the arch
+CV_SCENARIO = "{dataset}/{arch}/{noise}-{rate}-seed{seed}"
+CV_PIXELS_SCENARIO = "{dataset}/{noise}-{rate}-seed{seed}"
+CV_DIR = f"{RESULTS}/crossval/{CV_SCENARIO}"
+CV_PIXELS_DIR = f"{RESULTS}/crossval/{{dataset}}/pixels/{{noise}}-{{rate}}-seed{{seed}}"
 
 
 def crossval_outputs():
     """Every (scenario, seed)'s cross-validated detector files (metrics tables), per detector."""
-    folds, detectors = crossval_settings(config)
     out = {}
-    for d in detectors:
-        pattern = (f"{RESULTS}/crossval/{{dataset}}/pixels/{{noise}}-{{rate}}-seed{{seed}}/{d}/metrics.csv"
-                   if d == "cleanlab_pixels" else
-                   f"{RESULTS}/crossval/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/{d}/metrics.csv")
+    for d in CV_DETECTORS:
+        pattern = f"{CV_PIXELS_DIR if d == 'cleanlab_pixels' else CV_DIR}/{d}/metrics.csv"
         out[d] = [pattern.format(**{**s, "rate": format_rate(s["rate"])}) for s in SCENARIO_SEEDS]
     return out
 
@@ -155,11 +157,9 @@ def leaderboard_crossval():
         for scen, metrics in zip(SCENARIO_SEEDS, paths):
             wc = {**scen, "rate": format_rate(scen["rate"])}
             if detector == "cleanlab_network":
-                bench = [f"{BENCH}/crossval_fold/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/"
-                         f"fold{k}.tsv".format(**wc) for k in range(CV_FOLDS)]
+                bench = [f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{k}.tsv".format(**wc) for k in range(CV_FOLDS)]
             else:
-                bench = [f"{BENCH}/crossval_cleanlab_pixels/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
-                         .format(**wc)]
+                bench = [f"{BENCH}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.tsv".format(**wc)]
             items.append((scen, metrics, bench))
         out[detector] = items
     return out

@@ -1,8 +1,7 @@
 # Detectors that need cross-validated training of their own: confident learning (cleanlab) on
 # out-of-sample probabilities (alsofilter.crossval). Folds: stratified on the given labels, seeded
 # with the run's seed; the same folds for the network and the pixel classifier.
-CV_DIR = f"{RESULTS}/crossval/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}"
-CV_PIXELS_DIR = f"{RESULTS}/crossval/{{dataset}}/pixels/{{noise}}-{{rate}}-seed{{seed}}"
+# Paths: CV_DIR, CV_PIXELS_DIR, CV_SCENARIO (common.smk).
 
 
 rule crossval_fold:
@@ -21,14 +20,14 @@ rule crossval_fold:
         folds=CV_FOLDS,
         data_dir=config.get("data_dir"),
         dataset_options=lambda wc: dataset_options(wc.dataset),
-        checkpoint=f"{RESULTS}/checkpoints/crossval/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/fold{{fold}}.pt",
+        checkpoint=f"{RESULTS}/checkpoints/crossval/{CV_SCENARIO}/fold{{fold}}.pt",
         checkpoint_every=config.get("checkpoint_every", 1),
         stall_timeout=config["stall_timeout"],
-        name="crossval/{dataset}/{arch}/{noise}-{rate}-seed{seed}/fold{fold}",
+        name=f"crossval/{CV_SCENARIO}/fold{{fold}}",
     log:
-        f"{LOGS}/crossval_fold/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/fold{{fold}}.log",
+        f"{LOGS}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.log",
     benchmark:
-        f"{BENCH}/crossval_fold/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}/fold{{fold}}.tsv"
+        f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.tsv"
     threads: config.get("threads", 1)
     resources:
         gpu=uses_gpu(),
@@ -49,9 +48,9 @@ rule crossval_cleanlab_network:
         detection=f"{CV_DIR}/cleanlab_network/detection.npz",
         metrics=f"{CV_DIR}/cleanlab_network/metrics.csv",
     log:
-        f"{LOGS}/crossval_cleanlab_network/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}.log",
+        f"{LOGS}/crossval_cleanlab_network/{CV_SCENARIO}.log",
     benchmark:
-        f"{BENCH}/crossval_cleanlab_network/{{dataset}}/{{arch}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
+        f"{BENCH}/crossval_cleanlab_network/{CV_SCENARIO}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -74,9 +73,9 @@ rule crossval_cleanlab_pixels:
         data_dir=config.get("data_dir"),
         dataset_options=lambda wc: dataset_options(wc.dataset),
     log:
-        f"{LOGS}/crossval_cleanlab_pixels/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.log",
+        f"{LOGS}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.log",
     benchmark:
-        f"{BENCH}/crossval_cleanlab_pixels/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
+        f"{BENCH}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
