@@ -1,4 +1,4 @@
-# ALSO + BMM noisy-label filtering: noisy labels -> training runs -> Beta mixtures -> metrics
+# ALSO + BMM noisy-label filtering: dataset cache -> noisy labels -> training runs -> Beta mixtures -> metrics
 # -> tables and figures. See README.md. Run the demo with:  snakemake --cores 2
 from snakemake.utils import min_version
 
@@ -9,6 +9,7 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare_data.smk"
 include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/mixture.smk"

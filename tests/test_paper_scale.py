@@ -23,7 +23,7 @@ from alsofilter import noise as N
 from alsofilter.config import check_config, expand_runs
 from alsofilter.paper import PAPER_AUC, comparison_markdown, comparison_table, reference_frame
 from alsofilter.pipeline import load_pipeline_dataset, make_noise_file, ranked_samples
-from conftest import write_cifar10_fixture, write_image_folder_fixture, write_npz_fixture
+from conftest import CIFAR10_CLASS_NAMES, write_cifar10_fixture, write_image_folder_fixture, write_npz_fixture
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -56,17 +56,27 @@ REPORT = ("summary_tables", "paper_comparison", "figure_auc", "figure_bmm", "fig
           "figure_auc_vs_rate", "all")
 
 
-@pytest.mark.parametrize("name, runs, noise_jobs, folds", [("paper", 36, 9, 5 * 12), ("grid", 168, 42, 0)])
-def test_dry_run_job_counts(tmp_path, name, runs, noise_jobs, folds):
+@pytest.mark.parametrize("name, runs, noise_jobs, folds, datasets", [
+    ("paper", 36, 9, 5 * 12, 1), ("grid", 168, 42, 0, 2), ("paper+images", 36, 9, 5 * 12, 1)])
+def test_dry_run_job_counts(tmp_path, name, runs, noise_jobs, folds, datasets):
+    """The full-scale configs plan the same jobs from the CIFAR pickles and, with the overlay
+    config/cifar10_images.yaml, from the CIFAR-10 image folder (one prepare job per dataset)."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    result = snakemake(tmp_path, "-n", "--configfile", REPO / "config" / f"{name}.yaml",
-                       "--config", f"data_dir={data_dir}")
+    configs = [REPO / "config" / f"{name.split('+')[0]}.yaml"]
+    if name.endswith("+images"):
+        write_image_folder_fixture(data_dir / "cifar10-jpg" / "train", CIFAR10_CLASS_NAMES, per_class=7)
+        write_image_folder_fixture(data_dir / "cifar10-jpg" / "test", CIFAR10_CLASS_NAMES, per_class=7)
+        configs.append(REPO / "config" / "cifar10_images.yaml")
+    result = snakemake(tmp_path, "-n", "--configfile", *configs, "--config", f"data_dir={data_dir}",
+                       *([f'datasets={{"cifar10": {{"path": "{data_dir / "cifar10-jpg"}"}}}}']
+                         if name.endswith("+images") else []))
     assert result.returncode == 0, result.stdout + result.stderr
     counts = job_counts(result.stdout + result.stderr)
     expected = {rule: runs for rule in PER_RUN}
     expected.update({rule: 1 for rule in REPORT}, make_noise=noise_jobs, leaderboard=1,
-                    crossval_cleanlab_pixels=noise_jobs)   # pixels: per noise file, not per arch
+                    crossval_cleanlab_pixels=noise_jobs,   # pixels: per noise file, not per arch
+                    prepare_data=datasets)
     if folds:   # paper: cleanlab on 5-fold networks for each of the 12 (scenario, seed)
         expected.update(crossval_fold=folds, crossval_cleanlab_network=folds // 5)
     expected["total"] = sum(expected.values())

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from .data import DATASETS, FORMATS
+from .prepare_data import check_subset
 from .noise import (ASYMMETRIC_MAPPING_KINDS, ASYMMETRIC_MAPPINGS, HUMAN_NOISE_NAMES, NOISE_TYPES,
                     canonical_noise, is_human_noise)
 from .settings import ALSO_MODES, ARCHS, INT_SETTINGS, LOSS_SOURCES, METHODS, PRECISIONS, TrainConfig
@@ -76,7 +77,7 @@ TOP_KEYS = ("experiment", "device", "threads", "data_dir", "scenarios", "methods
             "stall_timeout", "crossval")
 REQUIRED_KEYS = ("experiment", "scenarios", "methods", "seeds", "signals")
 SCENARIO_KEYS = ("dataset", "arch", "noise", "rate")
-DATASET_KEYS = ("format", "path", "options", "training", "human_labels", "asymmetric_pairs")
+DATASET_KEYS = ("format", "path", "options", "training", "human_labels", "asymmetric_pairs", "subset")
 NOISE_OPTION_KEYS = ("symmetric_include_true", "asymmetric_mapping", "human_labels")
 BMM_KEYS = ("n_iter", "lower_percentile", "upper_percentile")
 CROSSVAL_KEYS = ("folds", "detectors")
@@ -212,6 +213,9 @@ def dataset_train_size(config: Mapping[str, Any], name: str) -> int | None:
 
     spec = dataset_spec(config, name)
     fmt, path = spec.get("format"), spec.get("path")
+    subset = (_datasets_section(config).get(name) or {}).get("subset") or {}
+    if subset.get("train") is not None:
+        return int(subset["train"])   # the full size is checked when the prepare job cuts it
     try:
         if fmt == "digits":
             return data.digits_train_size(spec.get("test_fraction", 0.2))
@@ -220,7 +224,7 @@ def dataset_train_size(config: Mapping[str, Any], name: str) -> int | None:
         if fmt == "npz" and path and os.path.isfile(path):
             return data.npz_train_size(path)
         if fmt == "image_folder" and path and os.path.isdir(path):
-            return len(data.image_folder_entries(path)[1])
+            return len(data.image_folder_entries(path)[1]["train"])
     except (OSError, ValueError) as exc:
         raise ConfigError(f"config key 'datasets.{name}.path': {path!r} cannot be read ({exc})") from None
     return None
@@ -293,6 +297,8 @@ def _check_names(values, key: str, allowed: Iterable[str], what: str) -> None:
 
 
 def _check_datasets(config: Mapping[str, Any], check_files: bool) -> None:
+    from . import data
+
     datasets = config.get("datasets")
     if datasets is None:
         return
@@ -311,9 +317,9 @@ def _check_datasets(config: Mapping[str, Any], check_files: bool) -> None:
                   f"set its format to one of {list(FORMATS)}")
         if fmt not in FORMATS:
             _fail(f"{where}.format", fmt, f"choose one of {list(FORMATS)}")
-        if name in DATASETS and fmt != name:
-            _fail(f"{where}.format", fmt, f"{name!r} is a built-in dataset of format {name!r}; "
-                  "give your own data another name")
+        if name in DATASETS and fmt != name and not (name == "cifar10" and fmt == "image_folder"):
+            _fail(f"{where}.format", fmt, f"{name!r} is a built-in dataset of format {name!r} (cifar10 may also "
+                  "be read from an image folder of its images); give your own data another name")
         path = section.get("path")
         if path is not None and not isinstance(path, str):
             _fail(f"{where}.path", path, "must be a path (string)")
@@ -346,6 +352,14 @@ def _check_datasets(config: Mapping[str, Any], check_files: bool) -> None:
         labels = section.get("human_labels")
         if labels is not None and not isinstance(labels, str):
             _fail(f"{where}.human_labels", labels, "must be a path (string)")
+        try:
+            subset = check_subset(section.get("subset"), f"{where}.subset")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if subset is not None and subset["test"] is not None and fmt == "image_folder" and check_files \
+                and path and os.path.isdir(path) and data.image_folder_layout(path) == "flat":
+            _fail(f"{where}.subset.test", subset["test"], f"the image folder {path} has no test split "
+                  "(root/train/<class>/… and root/test/<class>/…)")
         pairs = section.get("asymmetric_pairs")
         if pairs is not None:
             ok = isinstance(pairs, list) and pairs and all(
@@ -403,8 +417,9 @@ def _check_scenarios(config: Mapping[str, Any]) -> None:
         mapping_kind = noise_options.get("asymmetric_mapping", "standard")
         for dataset in _as_list(entry["dataset"]):
             fmt = dataset_format(config, dataset)
+            family = dataset if dataset in DATASETS else fmt   # cifar10 from its image folder: cifar10
             if ("asymmetric" in synthetic and mapping_kind == "standard"
-                    and fmt not in ASYMMETRIC_MAPPINGS and fmt != "cifar100"
+                    and family not in ASYMMETRIC_MAPPINGS and family != "cifar100"
                     and asymmetric_pairs(config, dataset) is None):
                 _fail(f"{where}.noise", "asymmetric", f"dataset {dataset!r} (format {fmt}) has no standard "
                       f"asymmetric mapping (there are mappings for {sorted(ASYMMETRIC_MAPPINGS) + ['cifar100']}); "
@@ -520,7 +535,8 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
 _TRAINING_CHECKS = {
     "lr": (lambda v: _is_number(v) and v > 0, "must be a number > 0"),
     "weight_decay": (lambda v: _is_number(v) and v >= 0, "must be a number >= 0"),
-    "pi_lr": (lambda v: _is_number(v) and v >= 0, "must be a number >= 0"),
+    "pi_lr": (lambda v: v == "auto" or (_is_number(v) and v >= 0),
+              "must be a number >= 0 or auto (pi_lr x training steps = the authors' 0.78, alsofilter.settings)"),
     "pi_decay": (lambda v: _is_number(v) and v >= 0, "must be a number >= 0"),
     "eps": (lambda v: _is_number(v) and v >= 0, "must be a number >= 0"),
     "temperature": (lambda v: _is_number(v) and v > 0, "must be a number > 0"),

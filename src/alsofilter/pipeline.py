@@ -29,7 +29,8 @@ def load_pipeline_dataset(name: str, data_dir: str | None, options: Mapping[str,
     ``options`` is :func:`alsofilter.config.dataset_spec`: ``format`` (default: ``name``), ``path``
     (the .npz file / image folder, or a CIFAR folder instead of ``data_dir``), ``download``
     (CIFAR: fetch with torchvision when the files are missing) and the loader's own options
-    (``verify_md5``; digits' ``test_fraction``/``split_seed``).
+    (``verify_md5``; digits' ``test_fraction``/``split_seed``). The pipeline's jobs get
+    ``{"format": "prepared", "path": <the prepare_data stage's folder>}``.
     """
     from .data import download_cifar, load_dataset
 
@@ -42,7 +43,7 @@ def load_pipeline_dataset(name: str, data_dir: str | None, options: Mapping[str,
         if download:
             download_cifar(root, fmt)
         data = load_dataset(fmt, data_dir=root, **opts)
-    elif fmt in ("npz", "image_folder"):
+    elif fmt in ("npz", "image_folder", "prepared"):
         if not path:
             raise ValueError(f"dataset {name!r} (format {fmt}) needs a path (config key datasets.{name}.path)")
         data = load_dataset(fmt, path=path, **opts)
@@ -61,6 +62,17 @@ def make_noise_file(dataset: str, noise: str, rate: float, seed: int, out_csv, o
     noise_options = dict(noise_options or {})
     data = load_pipeline_dataset(dataset, data_dir, dataset_options)
     fmt = (dataset_options or {}).get("format") or dataset
+    prepared = {}
+    if fmt == "prepared":   # the cache of the prepare_data stage: its source's format and subset
+        from .data import prepared_metadata
+
+        meta = prepared_metadata(dataset_options["path"])
+        fmt = meta["format"]
+        prepared = {"subset": meta.get("subset"), "source_sizes": meta.get("source_sizes"),
+                    "source": meta.get("source")}
+    if is_human_noise(noise) and data.source_index is not None:
+        raise ValueError(f"dataset {dataset!r} is a subset (datasets.{dataset}.subset) and {noise} noise reads "
+                         "labels for the full training set; human noise on a subset is not supported")
     if is_human_noise(noise):
         labels = noise_options.get("human_labels")
         key = noise_options.get("human_labels_key", "noise_options.human_labels")
@@ -80,7 +92,8 @@ def make_noise_file(dataset: str, noise: str, rate: float, seed: int, out_csv, o
     info = {"dataset": dataset, "format": fmt, "noise": noise, "rate": rate, "seed": seed,
             "num_samples": int(len(table)), "num_classes": int(data.num_classes),
             "realised_noise_rate": float(table["is_noisy"].mean()), "options": noise_options,
-            "mapping": {str(k): int(v) for k, v in (table.attrs.get("mapping") or {}).items()}}
+            "mapping": {str(k): int(v) for k, v in (table.attrs.get("mapping") or {}).items()},
+            **prepared}
     write_json_atomic(out_json, info)
     return table
 

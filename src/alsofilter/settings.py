@@ -11,6 +11,20 @@ LOSS_SOURCES = ("train", "eval")
 PRECISIONS = ("fp32", "bf16")
 INT_SETTINGS = ("epochs", "batch_size", "width", "eval_batch_size")
 
+#: ``pi_lr: auto``: the authors' π step size times their number of training steps, kept constant.
+#: The π update moves log π_i by −η·(N/|B|)·CE_i once per epoch (SPEC §2), so after E epochs by
+#: −η·(N/|B|)·E·mean CE_i = −η·steps·mean CE_i: how far π separates samples depends on η·steps,
+#: not on η alone. Authors (CIFAR-10): η = 1e-5, N = 50 000, |B| = 64, 100 epochs → 0.78125.
+PI_LR_STEP_PRODUCT = 1e-5 * (50_000 / 64) * 100
+
+
+def resolve_pi_lr(pi_lr, num_samples: int, batch_size: int, epochs: int) -> float:
+    """``pi_lr`` as a number: ``"auto"`` → :data:`PI_LR_STEP_PRODUCT` / (N/|B| · epochs), which
+    gives 1e-5 at the authors' scale and keeps η·steps there on any other N, batch or epochs."""
+    if pi_lr == "auto":
+        return PI_LR_STEP_PRODUCT / (num_samples / batch_size * epochs)
+    return float(pi_lr)
+
 
 @dataclass
 class TrainConfig:
@@ -23,7 +37,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    pi_lr: float = 1e-5
+    pi_lr: float | str = 1e-5          # or "auto": resolve_pi_lr
     pi_decay: float = 0.1
     also_mode: str = "extragrad"
     eps: float = 1e-20
@@ -51,6 +65,8 @@ class TrainConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        if self.pi_lr != "auto" and (isinstance(self.pi_lr, (str, bool)) or not self.pi_lr >= 0):
+            raise ValueError(f"pi_lr must be a number >= 0 or 'auto', got {self.pi_lr!r}")
         if self.crop_padding < 0:
             raise ValueError(f"crop_padding must be >= 0, got {self.crop_padding}")
 

@@ -105,7 +105,7 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
     write_json_atomic(out_provenance, provenance({
         "run": trainer.name, "settings": dict(settings), "dataset": dataset,
         "noise_file": str(noise_csv), "seed": config.seed, "device": str(trainer.device),
-        "training_samples": int(len(true_labels)),
+        "training_samples": int(len(true_labels)), "pi_lr_used": trainer.pi_lr,
         "torch_threads": torch.get_num_threads(), "wall_seconds": time.time() - start,
         "num_parameters": sum(p.numel() for p in trainer.model.parameters())}))
     if checkpoint is not None:

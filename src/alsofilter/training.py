@@ -38,7 +38,7 @@ from .augment import Normalize, augment_batch
 from .data import ImageDataset
 from .metrics import memorization_fractions
 from .models import build_model
-from .settings import TrainConfig
+from .settings import TrainConfig, resolve_pi_lr
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,25 +111,28 @@ class Trainer:
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(config.seed)
         self.num_samples = n
-        self.x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train)).to(self.device)
+        # np.array copies: the dataset may be read-only memory maps (alsofilter.data.prepared)
+        self.x_train = torch.from_numpy(np.array(dataset.x_train, dtype=np.uint8, order="C")).to(self.device)
         self.y_train = torch.from_numpy(np.array(noisy_labels, dtype=np.int64)).to(self.device)
         self.true_labels = np.asarray(true_labels, dtype=np.int64)
         self.noisy_labels = np.asarray(noisy_labels, dtype=np.int64)
         self.x_test = self.y_test = None
         if dataset.x_test is not None and len(dataset.x_test):
-            self.x_test = torch.from_numpy(np.ascontiguousarray(dataset.x_test)).to(self.device)
+            self.x_test = torch.from_numpy(np.array(dataset.x_test, dtype=np.uint8, order="C")).to(self.device)
             self.y_test = torch.from_numpy(np.array(dataset.y_test, dtype=np.int64)).to(self.device)
         self.normalize = Normalize(dataset.mean, dataset.std, self.device)
         self.model = build_model(config.arch, dataset.num_classes, dataset.in_channels,
                                  config.width).to(self.device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        #: the π step size used (``pi_lr: auto`` resolved for this training set)
+        self.pi_lr = resolve_pi_lr(config.pi_lr, n, config.batch_size, config.epochs)
         self.model = self.model.to(memory_format=self.memory_format)
         if config.method == "adamw":
             self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                                weight_decay=config.weight_decay)
         else:
             self.optimizer = ALSO(self.model.parameters(), n, lr=config.lr,
-                                  weight_decay=config.weight_decay, pi_lr=config.pi_lr,
+                                  weight_decay=config.weight_decay, pi_lr=self.pi_lr,
                                   pi_decay=config.pi_decay, direction=config.method.split("-")[1],
                                   mode=config.also_mode, eps=config.eps,
                                   temperature=config.temperature, device=self.device)

@@ -12,6 +12,8 @@ _SRC = os.path.join(workflow.basedir, "src")
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 sys.path.insert(0, _SRC)
 
+from alsofilter.data.prepared import FILES as PREPARED_FILE_NAMES  # noqa: E402
+from alsofilter.prepare_data import source_fingerprint  # noqa: E402
 from alsofilter.config import (  # noqa: E402
     ConfigError,
     check_config,
@@ -116,8 +118,41 @@ def uses_gpu():
 
 
 def dataset_options(dataset):
-    """How a job loads ``dataset``: format, path and loader options (alsofilter.config.dataset_spec)."""
+    """How the prepare_data job reads ``dataset``'s source: format, path and loader options
+    (alsofilter.config.dataset_spec)."""
     return dataset_spec(config, dataset)
+
+
+# Every job after prepare_data reads the dataset from its cache (alsofilter.data.prepared).
+PREPARED_DIR = f"{RESULTS}/data/{{dataset}}"
+PREPARED_FILES = PREPARED_FILE_NAMES
+
+
+def prepared_input(wc):
+    """The prepared dataset's files, as a job's input (dataset.json is written last)."""
+    return f"{PREPARED_DIR}/dataset.json".format(dataset=wc.dataset)
+
+
+def prepared_options(wc):
+    """How a job loads the prepared dataset (alsofilter.pipeline.load_pipeline_dataset)."""
+    return {"format": "prepared", "path": PREPARED_DIR.format(dataset=wc.dataset)}
+
+
+def dataset_subset(dataset):
+    return (config.get("datasets") or {}).get(dataset, {}).get("subset")
+
+
+_FINGERPRINTS = {}
+
+
+def dataset_fingerprint(dataset):
+    """The source's fingerprint (alsofilter.prepare_data.source_fingerprint), once per snakemake call."""
+    if dataset not in _FINGERPRINTS:
+        spec = dict(dataset_spec(config, dataset))
+        fmt, path = spec.pop("format"), spec.pop("path", None)
+        spec.pop("download", None)
+        _FINGERPRINTS[dataset] = source_fingerprint(fmt, path, config.get("data_dir"), spec)
+    return _FINGERPRINTS[dataset]
 
 
 def human_labels_input(wc):

@@ -9,6 +9,7 @@ rule crossval_fold:
     K-1 folds (a resumable training job like any other), predicting the held-out fold at its last
     epoch."""
     input:
+        dataset=prepared_input,
         noise=f"{NOISE_PATTERN}.csv",
     output:
         predictions=f"{CV_DIR}/fold{{fold}}/predictions.npz",
@@ -19,7 +20,7 @@ rule crossval_fold:
         settings=lambda wc: crossval_training_settings(wc),
         folds=CV_FOLDS,
         data_dir=config.get("data_dir"),
-        dataset_options=lambda wc: dataset_options(wc.dataset),
+        dataset_options=prepared_options,
         checkpoint=f"{RESULTS}/checkpoints/crossval/{CV_SCENARIO}/fold{{fold}}.pt",
         checkpoint_every=config.get("checkpoint_every", 1),
         stall_timeout=config["stall_timeout"],
@@ -64,6 +65,7 @@ rule crossval_cleanlab_network:
 rule crossval_cleanlab_pixels:
     """cleanlab on out-of-sample probabilities of a logistic regression on the raw pixels (same folds)."""
     input:
+        dataset=prepared_input,
         noise=f"{NOISE_PATTERN}.csv",
     output:
         detection=f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz",
@@ -71,7 +73,7 @@ rule crossval_cleanlab_pixels:
     params:
         folds=CV_FOLDS,
         data_dir=config.get("data_dir"),
-        dataset_options=lambda wc: dataset_options(wc.dataset),
+        dataset_options=prepared_options,
     log:
         f"{LOGS}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.log",
     benchmark:

@@ -23,13 +23,14 @@ rule rank_samples:
     """The run's training samples, most suspicious first, by its method's own signal at the last
     epoch (ALSO: weight π, AdamW: loss), with the BMM noise probability and the prediction."""
     input:
+        dataset=prepared_input,
         signals=f"{RUN_DIR}/signals.npz",
         mixture=f"{RUN_DIR}/mixture.npz",
     output:
         ranked=f"{RUN_DIR}/ranked_samples.csv",
     params:
         data_dir=config.get("data_dir"),
-        dataset_options=lambda wc: dataset_options(wc.dataset),
+        dataset_options=prepared_options,
         bmm=config.get("bmm", {}),
     log:
         f"{LOGS}/rank_samples/{RUN_PATTERN}.log",

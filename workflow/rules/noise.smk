@@ -1,6 +1,7 @@
 rule make_noise:
     """Noisy labels of one (dataset, noise type, rate, seed): synthetic, or human labels from a file."""
     input:
+        dataset=prepared_input,
         human_labels=human_labels_input,
     output:
         csv=f"{NOISE_PATTERN}.csv",
@@ -8,7 +9,7 @@ rule make_noise:
     params:
         data_dir=config.get("data_dir"),
         noise_options=lambda wc: noise_spec(config, wc.dataset),
-        dataset_options=lambda wc: dataset_options(wc.dataset),
+        dataset_options=prepared_options,
     log:
         f"{LOGS}/noise/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.log",
     benchmark:

@@ -1,6 +1,7 @@
 rule train:
     """Train one run (AdamW, ALSO-min or ALSO-max) and record per-sample signals every epoch."""
     input:
+        dataset=prepared_input,
         noise=f"{NOISE_PATTERN}.csv",
     output:
         signals=f"{RUN_DIR}/signals.npz",
@@ -9,7 +10,7 @@ rule train:
     params:
         settings=lambda wc: training_settings(config, run_from_wildcards(wc)),
         data_dir=config.get("data_dir"),
-        dataset_options=lambda wc: dataset_options(wc.dataset),
+        dataset_options=prepared_options,
         # not an output: survives a killed job, so a rerun resumes from it
         checkpoint=f"{RESULTS}/checkpoints/{RUN_PATTERN}/checkpoint.pt",
         checkpoint_every=config.get("checkpoint_every", 1),
