@@ -277,3 +277,13 @@ def test_e2e_image_folder_with_test_split(tmp_path):
     dry = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", tmp_path / "config.yaml")
     counts = job_counts(dry.stdout)
     assert counts.get("prepare_data") == 1 and counts.get("train") == 4, dry.stdout[-3000:]
+
+
+def test_pi_statistics_known_values():
+    from alsofilter.pi_lr_study import pi_statistics
+
+    uniform = pi_statistics(np.full(100, 0.01))
+    assert uniform["pi_spread"] == pytest.approx(0.0, abs=1e-12) and uniform["pi_ess"] == pytest.approx(1.0)
+    half = np.r_[np.full(50, 0.02), np.full(50, 1e-12)]      # all weight on half the samples
+    stats = pi_statistics(half / half.sum())
+    assert stats["pi_ess"] == pytest.approx(0.5, rel=1e-6) and stats["pi_spread"] > 10
