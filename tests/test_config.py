@@ -289,3 +289,17 @@ def test_wildcards_only_match_config_values(base, tmp_path):
         code, out = snakemake_dry(tmp_path, base, target)
         assert code != 0 and ("MissingRuleException" in out or "No rule to produce" in out), (target, out)
     assert not (tmp_path / "pwned.csv").exists()
+
+
+def test_relative_cost_schedules_longest_runs_first():
+    from alsofilter.settings import relative_cost
+
+    base = {"arch": "resnet18", "method": "adamw", "width": 16, "epochs": 16}
+    r18_adamw = relative_cost(base)
+    r18_also = relative_cost({**base, "method": "also-min"})
+    r34_adamw = relative_cost({**base, "arch": "resnet34"})
+    r34_also = relative_cost({**base, "arch": "resnet34", "method": "also-min"})
+    assert r34_also > r34_adamw == r18_also > r18_adamw > 0
+    assert relative_cost({**base, "method": "also-min", "also_mode": "optimistic"}) == r18_adamw  # one pass
+    assert relative_cost({**base, "width": 32}) == pytest.approx(4 * r18_adamw)
+    assert relative_cost(base, training_samples=25_000) == pytest.approx(r18_adamw / 2)

@@ -18,6 +18,22 @@ INT_SETTINGS = ("epochs", "batch_size", "width", "eval_batch_size")
 PI_LR_STEP_PRODUCT = 1e-5 * (50_000 / 64) * 100
 
 
+#: compute of a run relative to AdamW on a ResNet-18 at equal width, data and epochs: ResNet-34
+#: has about twice the multiply-adds, an ALSO extragradient step two forward/backward passes
+ARCH_COST = {"resnet18": 1.0, "resnet34": 2.0}
+
+
+def relative_cost(settings: dict, training_samples: int | None = None) -> float:
+    """Rough compute of a training run (arbitrary units, for scheduling the longest jobs first):
+    architecture × ALSO's passes per step × (width / 64)² × epochs × training samples / 50 000."""
+    method, mode = settings.get("method", "adamw"), settings.get("also_mode", "extragrad")
+    passes = 2.0 if method != "adamw" and mode == "extragrad" else 1.0
+    width = settings.get("width", TrainConfig.width) / 64
+    n = (training_samples or 50_000) / 50_000
+    return ARCH_COST.get(settings.get("arch", "resnet18"), 1.0) * passes * width ** 2 * settings.get(
+        "epochs", TrainConfig.epochs) * n
+
+
 def resolve_pi_lr(pi_lr, num_samples: int, batch_size: int, epochs: int) -> float:
     """``pi_lr`` as a number: ``"auto"`` → :data:`PI_LR_STEP_PRODUCT` / (N/|B| · epochs), which
     gives 1e-5 at the authors' scale and keeps η·steps there on any other N, batch or epochs."""

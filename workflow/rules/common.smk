@@ -14,6 +14,7 @@ sys.path.insert(0, _SRC)
 
 from alsofilter.data.prepared import FILES as PREPARED_FILE_NAMES  # noqa: E402
 from alsofilter.prepare_data import source_fingerprint  # noqa: E402
+from alsofilter.settings import relative_cost  # noqa: E402
 from alsofilter.config import (  # noqa: E402
     ConfigError,
     check_config,
@@ -105,6 +106,12 @@ def crossval_outputs():
         pattern = f"{CV_PIXELS_DIR if d == 'cleanlab_pixels' else CV_DIR}/{d}/metrics.csv"
         out[d] = [pattern.format(**{**s, "rate": format_rate(s["rate"])}) for s in SCENARIO_SEEDS]
     return out
+
+
+def training_priority(settings, share=1.0):
+    """Snakemake priority of a training job: its relative compute (alsofilter.settings.relative_cost,
+    ``share`` of the training set), so that the longest jobs start first."""
+    return int(round(1000 * share * relative_cost(settings)))
 
 
 def uses_gpu():
@@ -206,3 +213,11 @@ def leaderboard_inputs():
         for _, metrics, bench in items:
             files += [metrics, *bench]
     return files
+
+
+def suspects_outputs():
+    """Every run's gallery of its most suspicious training images: the figure (PNG, PDF) under
+    figures/suspects/ and suspects.html in the run folder."""
+    figures = [f"{RESULTS}/figures/suspects/{RUN_PATTERN.format(**r.wildcards())}.{ext}"
+               for r in RUNS for ext in ("png", "pdf")]
+    return figures + run_paths("suspects.html")

@@ -30,6 +30,7 @@ rule crossval_fold:
     benchmark:
         f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.tsv"
     threads: config.get("threads", 1)
+    priority: lambda wc: training_priority(crossval_training_settings(wc), (CV_FOLDS - 1) / CV_FOLDS)
     resources:
         gpu=uses_gpu(),
         mem_mb=8000,

@@ -22,6 +22,8 @@ rule train:
     benchmark:
         f"{BENCH}/train/{RUN_PATTERN}.tsv"
     threads: config.get("threads", 1)
+    # longest runs first (ResNet-34, ALSO): shortens the whole experiment when jobs outnumber cores
+    priority: lambda wc: training_priority(training_settings(config, run_from_wildcards(wc)))
     resources:
         gpu=uses_gpu(),
         mem_mb=8000,
