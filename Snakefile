@@ -17,6 +17,7 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/crossval.smk"
 include: "workflow/rules/leaderboard.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/suspects.smk"
 
 
 rule all:
@@ -24,6 +25,7 @@ rule all:
         summary_outputs(),
         ranked_outputs(),
         figure_outputs(),
+        suspects_outputs(),
         f"{RESULTS}/tables/leaderboard.md",
         f"{RESULTS}/figures/leaderboard.png",
     default_target: True

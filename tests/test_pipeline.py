@@ -40,6 +40,10 @@ def test_every_output_is_produced(tiny_run):
     for run in runs:
         for name in ("signals.npz", "history.csv", "provenance.json", "mixture.npz", "metrics.csv"):
             assert (run / name).exists(), run / name
+        assert (run / "suspects.html").read_text().count('src="data:image/png;base64,') == 64
+        figure = results / "figures" / "suspects" / run.relative_to(results / "runs")
+        for ext in ("png", "pdf"):
+            assert figure.with_name(f"{figure.name}.{ext}").stat().st_size > 1000
     assert len(list((results / "noise" / "digits").glob("*.csv"))) == 2
     assert len(list((results / "logs" / "train").rglob("*.log"))) == 6
     assert len(list((results / "benchmarks" / "train").rglob("*.tsv"))) == 6
@@ -101,7 +105,8 @@ def test_rerun_has_nothing_to_do(tiny_run):
 def test_report_contains_figures_and_tables(tiny_run):
     snakemake(tiny_run, "--configfile", str(TINY), "--report", "report.html")
     html = (tiny_run / "report.html").read_text(errors="replace")
-    for name in ("auc_per_epoch.png", "bmm_fits.png", "memorization.png", "summary.csv", "leaderboard.png"):
+    for name in ("auc_per_epoch.png", "bmm_fits.png", "memorization.png", "summary.csv", "leaderboard.png",
+                 "Suspects"):
         assert name in html, name
 
 

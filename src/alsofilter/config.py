@@ -74,13 +74,16 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 #: keys of each config section (the schema says the same; kept here so check_config is complete)
 TOP_KEYS = ("experiment", "device", "threads", "data_dir", "scenarios", "methods", "seeds", "signals",
             "training", "datasets", "noise_options", "bmm", "checkpoint_every",
-            "stall_timeout", "crossval")
+            "stall_timeout", "crossval", "suspects")
 REQUIRED_KEYS = ("experiment", "scenarios", "methods", "seeds", "signals")
 SCENARIO_KEYS = ("dataset", "arch", "noise", "rate")
 DATASET_KEYS = ("format", "path", "options", "training", "human_labels", "asymmetric_pairs", "subset")
 NOISE_OPTION_KEYS = ("symmetric_include_true", "asymmetric_mapping", "human_labels")
 BMM_KEYS = ("n_iter", "lower_percentile", "upper_percentile")
 CROSSVAL_KEYS = ("folds", "detectors")
+SUSPECTS_KEYS = ("top_n",)
+#: how many of a run's most suspicious training images its gallery shows (alsofilter.suspects)
+DEFAULT_SUSPECTS_TOP_N = 64
 #: detectors with cross-validated training of their own (alsofilter.crossval)
 CROSSVAL_DETECTORS = ("cleanlab_network", "cleanlab_pixels")
 #: loader options per dataset format
@@ -507,6 +510,11 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
                 or len(set(detectors)) != len(detectors):
             _fail("crossval.detectors", detectors, f"give a list (possibly empty) of distinct names from "
                   f"{list(CROSSVAL_DETECTORS)}")
+    suspects = config.get("suspects") or {}
+    _check_keys(suspects, SUSPECTS_KEYS, "suspects")
+    if "top_n" in suspects and not (_is_int(suspects["top_n"]) and suspects["top_n"] >= 1):
+        _fail("suspects.top_n", suspects["top_n"], "must be a positive integer (how many of a run's most "
+              "suspicious training images its gallery shows)")
     bmm = config.get("bmm") or {}
     _check_keys(bmm, BMM_KEYS, "bmm")
     if "n_iter" in bmm and not (_is_int(bmm["n_iter"]) and bmm["n_iter"] >= 1):
@@ -588,6 +596,11 @@ def crossval_settings(config: Mapping[str, Any]) -> tuple[int, list[str]]:
     """``(folds, detectors)`` of the config's ``crossval`` section, with the defaults."""
     crossval = config.get("crossval") or {}
     return int(crossval.get("folds", 5)), list(crossval.get("detectors", CROSSVAL_DETECTORS))
+
+
+def suspects_top_n(config: Mapping[str, Any]) -> int:
+    """``suspects.top_n`` of the config (default :data:`DEFAULT_SUSPECTS_TOP_N`)."""
+    return int((config.get("suspects") or {}).get("top_n", DEFAULT_SUSPECTS_TOP_N))
 
 
 def scenario_keys(runs: Iterable[Run]) -> list[dict[str, Any]]:
