@@ -209,9 +209,14 @@ def test_each_stage_runs_with_only_its_env_packages(tmp_path):
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     work = tmp_path / "wf"
-    shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(
-        ".git", "results", ".snakemake", ".pytest_cache", "__pycache__", "*.egg-info", ".benchmarks",
-        "data", ".venv", "build", "shared", "report.html"))
+    skip_anywhere = shutil.ignore_patterns(".git", ".snakemake", ".pytest_cache", "__pycache__", "*.egg-info",
+                                           ".benchmarks", ".venv", "report.html")
+
+    def ignore(folder, names):   # results/, data/, build/, shared/ only at the top: src/alsofilter/data is code
+        top = {"results", "data", "build", "shared"} & set(names) if Path(folder) == ROOT else set()
+        return set(skip_anywhere(folder, names)) | top
+
+    shutil.copytree(ROOT, work, ignore=ignore)
     trace = tmp_path / "trace.txt"
     env = dict(os.environ, ALSOFILTER_ENV_BLOCKS=json.dumps(blocks), ALSOFILTER_ENV_TRACE=str(trace),
                PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))

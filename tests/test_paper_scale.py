@@ -51,7 +51,7 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-PER_RUN = ("train", "fit_mixture", "metrics", "rank_samples")
+PER_RUN = ("train", "fit_mixture", "metrics", "rank_samples", "suspects")
 REPORT = ("summary_tables", "paper_comparison", "figure_auc", "figure_bmm", "figure_memorization",
           "figure_auc_vs_rate", "all")
 
