@@ -56,8 +56,9 @@ def subset_dataset(data: ImageDataset, train: int | None = None, test: int | Non
             raise ValueError(f"subset train={train} but dataset {data.name!r} has {data.num_train} training images")
         idx = stratified_subset(data.y_train, train, seed)
         source = np.arange(data.num_train) if data.source_index is None else np.asarray(data.source_index)
-        mean, std = channel_stats(np.ascontiguousarray(data.x_train[idx]))
-        changes.update(x_train=np.ascontiguousarray(data.x_train[idx]), y_train=data.y_train[idx],
+        x_train = np.ascontiguousarray(data.x_train[idx])   # one copy of the kept images
+        mean, std = channel_stats(x_train)
+        changes.update(x_train=x_train, y_train=data.y_train[idx],
                        source_index=source[idx], mean=mean, std=std,
                        file_names=None if data.file_names is None else [data.file_names[i] for i in idx])
         present = np.unique(data.y_train[idx])
