@@ -7,9 +7,30 @@ from __future__ import annotations
 
 import pathlib
 import pickle
+import shutil
 
 import numpy as np
 import pytest
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+_SKIP_ANYWHERE = shutil.ignore_patterns(".git", ".snakemake", ".pytest_cache", "__pycache__", "*.egg-info",
+                                        ".benchmarks", ".venv", "report.html")
+_SKIP_AT_TOP = {"results", "data", "build", "shared"}   # not below: src/alsofilter/data is code
+
+
+def copy_workflow(dest, root: pathlib.Path = PROJECT_ROOT) -> pathlib.Path:
+    """Copy the project (code, configs, rules) to ``dest`` for a snakemake run of its own, without
+    results, caches and data. ``results/``, ``data/``, ``build/`` and ``shared/`` are skipped only at
+    the top level, so a package folder of the same name (``src/alsofilter/data``) is copied."""
+    root = pathlib.Path(root)
+
+    def ignore(folder, names):
+        top = _SKIP_AT_TOP & set(names) if pathlib.Path(folder) == root else set()
+        return set(_SKIP_ANYWHERE(folder, names)) | top
+
+    shutil.copytree(root, dest, ignore=ignore, symlinks=True)
+    return pathlib.Path(dest)
+
 
 CIFAR10_CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                        "dog", "frog", "horse", "ship", "truck"]

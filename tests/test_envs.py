@@ -13,7 +13,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,6 +24,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = sorted((ROOT / "envs").glob("*.yaml"))
@@ -209,14 +210,7 @@ def test_each_stage_runs_with_only_its_env_packages(tmp_path):
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     work = tmp_path / "wf"
-    skip_anywhere = shutil.ignore_patterns(".git", ".snakemake", ".pytest_cache", "__pycache__", "*.egg-info",
-                                           ".benchmarks", ".venv", "report.html")
-
-    def ignore(folder, names):   # results/, data/, build/, shared/ only at the top: src/alsofilter/data is code
-        top = {"results", "data", "build", "shared"} & set(names) if Path(folder) == ROOT else set()
-        return set(skip_anywhere(folder, names)) | top
-
-    shutil.copytree(ROOT, work, ignore=ignore)
+    copy_workflow(work)
     trace = tmp_path / "trace.txt"
     env = dict(os.environ, ALSOFILTER_ENV_BLOCKS=json.dumps(blocks), ALSOFILTER_ENV_TRACE=str(trace),
                PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 LOCAL_PROFILE = ROOT / "profiles" / "local"
@@ -147,16 +149,6 @@ def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
 cluster_only = pytest.mark.skipif(not RUN_SLURM, reason="set ALSOFILTER_SLURM_TEST=1 (root, apt) "
                                                         "to run the pipeline on a local SLURM cluster")
 
-IGNORE = shutil.ignore_patterns(".git", "results", ".snakemake", ".pytest_cache", "__pycache__",
-                                "*.egg-info", ".benchmarks", "data", ".venv", "build", "shared",
-                                "report.html")
-
-
-def _copy_workflow(dest: Path) -> Path:
-    shutil.copytree(ROOT, dest, ignore=IGNORE, symlinks=True)
-    return dest
-
-
 def _snakemake(workdir: Path, args: list[str], log: Path, env: dict | None = None,
                timeout: int = SNAKEMAKE_TIMEOUT_S) -> tuple[int, str]:
     """Run snakemake in ``workdir`` in a process group of its own; returns (exit status, output)."""
@@ -224,7 +216,7 @@ def runs(cluster, tmp_path_factory):
     One after the other: the SLURM run notices finished jobs only at its status checks, so
     sharing the two cores with the local run would make it much slower."""
     base = tmp_path_factory.mktemp("slurm_e2e")
-    local, cluster_dir = _copy_workflow(base / "local"), _copy_workflow(base / "slurm")
+    local, cluster_dir = copy_workflow(base / "local"), copy_workflow(base / "slurm")
     t0 = time.monotonic()
     rc, out = _snakemake(local, ["--cores", "2", "--configfile", TINY, "--workflow-profile", "none"],
                          base / "local.log")
