@@ -318,9 +318,11 @@ def test_outputs_equal_a_local_run(runs):
 @cluster_only
 def test_failed_job_fails_the_run_and_names_its_logs(runs):
     """device=mps passes config validation but fails inside the training job (no MPS on Linux).
-    The noisy labels are copied over from the finished run, so the training job is the only one."""
+    The prepared dataset and the noisy labels are copied over from the finished run (times kept),
+    so the training job is the only one."""
     slurm = runs["slurm"]
-    shutil.copytree(slurm / "results/tiny/noise", slurm / "results/tiny_fail/noise")
+    for stage in ("data", "noise"):   # data first: the noise files must stay the newer ones
+        shutil.copytree(slurm / "results/tiny" / stage, slurm / "results/tiny_fail" / stage)
     target = "results/tiny_fail/runs/digits/resnet18/adamw/symmetric-0.4-seed3/signals.npz"
     rc, out = _snakemake(slurm, ["--profile", "profiles/slurm", "--configfile", TINY,
                                  "--workflow-profile", "none", *TEST_CLUSTER_ARGS,
