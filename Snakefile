@@ -1,5 +1,5 @@
 # ALSO + BMM noisy-label filtering: dataset cache -> noisy labels -> training runs -> Beta mixtures -> metrics
-# -> tables and figures. See README.md. Run the demo with:  snakemake --cores 2
+# -> tables and figures -> retraining on each detector's cleaned labels. See README.md. Run the demo with:  snakemake --cores 2
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -20,6 +20,11 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/suspects.smk"
 
 
+if DOWNSTREAM_DETECTORS:  # config downstream.detectors; [] turns the stage off
+
+    include: "workflow/rules/downstream.smk"
+
+
 rule all:
     input:
         summary_outputs(),
@@ -28,4 +33,5 @@ rule all:
         suspects_outputs(),
         f"{RESULTS}/tables/leaderboard.md",
         f"{RESULTS}/figures/leaderboard.png",
+        downstream_outputs(),
     default_target: True

@@ -97,6 +97,32 @@ def test_leaderboard_has_every_detector(tiny_run):
             assert not np.intersect1d(f["index"], f["train_index"]).size
 
 
+def test_downstream_table_figure_and_cleaned_labels(tiny_run):
+    results = tiny_run / "results" / "tiny"
+    table = pd.read_csv(results / "tables" / "downstream.csv")
+    for _, rows in table.groupby(["noise", "rate"]):
+        # no filtering, oracle x {drop, relabel}, ALSO-min pi + BMM x {drop, relabel}
+        assert sorted(zip(rows["detector"], rows["mode"])) == [
+            ("also-min.weight.bmm", "drop"), ("also-min.weight.bmm", "relabel"), ("none", "-"),
+            ("oracle", "drop"), ("oracle", "relabel")]
+        assert rows["final_acc_mean"].between(0, 1).all() and (rows["seeds"] == 1).all()
+        oracle = rows.set_index(["detector", "mode"]).loc[("oracle", "drop")]
+        assert oracle["kept_correct_mean"] == 1.0 and oracle["gap_to_oracle"] == 0
+        assert rows.loc[rows["mode"] == "relabel", "kept_mean"].eq(1).all()
+    assert "# Downstream" in (results / "tables" / "downstream.md").read_text()
+    for ext in ("png", "pdf"):
+        assert (results / "figures" / f"downstream.{ext}").stat().st_size > 1000
+    # no filtering is the AdamW run itself: no retraining job for it
+    assert not list((results / "downstream").rglob("none/drop/history.csv"))
+    assert len(list((results / "benchmarks" / "retrain").rglob("*.tsv"))) == 2 * 4
+    # each run's own decision as cleaned labels; the ALSO-min run's equals the downstream drop file
+    scenario = "digits/resnet18/symmetric-0.4-seed3"
+    own = pd.read_csv(results / "runs" / "digits/resnet18/also-min/symmetric-0.4-seed3/cleaned_labels.csv")
+    stage = pd.read_csv(results / "downstream" / scenario / "also-min.weight.bmm/drop/cleaned_labels.csv")
+    assert own["decision"].tolist() == stage["decision"].tolist()
+    assert own["train_label"].tolist() == stage["train_label"].tolist()
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     proc = snakemake(tiny_run, "-n", "--cores", "1", "--configfile", str(TINY))
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -74,7 +74,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 #: keys of each config section (the schema says the same; kept here so check_config is complete)
 TOP_KEYS = ("experiment", "device", "threads", "data_dir", "scenarios", "methods", "seeds", "signals",
             "training", "datasets", "noise_options", "bmm", "checkpoint_every",
-            "stall_timeout", "crossval", "suspects")
+            "stall_timeout", "crossval", "suspects", "downstream")
 REQUIRED_KEYS = ("experiment", "scenarios", "methods", "seeds", "signals")
 SCENARIO_KEYS = ("dataset", "arch", "noise", "rate")
 DATASET_KEYS = ("format", "path", "options", "training", "human_labels", "asymmetric_pairs", "subset")
@@ -82,6 +82,7 @@ NOISE_OPTION_KEYS = ("symmetric_include_true", "asymmetric_mapping", "human_labe
 BMM_KEYS = ("n_iter", "lower_percentile", "upper_percentile")
 CROSSVAL_KEYS = ("folds", "detectors")
 SUSPECTS_KEYS = ("top_n",)
+DOWNSTREAM_KEYS = ("detectors", "modes")
 #: how many of a run's most suspicious training images its gallery shows (alsofilter.suspects)
 DEFAULT_SUSPECTS_TOP_N = 64
 #: detectors with cross-validated training of their own (alsofilter.crossval)
@@ -515,6 +516,7 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
     if "top_n" in suspects and not (_is_int(suspects["top_n"]) and suspects["top_n"] >= 1):
         _fail("suspects.top_n", suspects["top_n"], "must be a positive integer (how many of a run's most "
               "suspicious training images its gallery shows)")
+    _check_downstream(config)
     bmm = config.get("bmm") or {}
     _check_keys(bmm, BMM_KEYS, "bmm")
     if "n_iter" in bmm and not (_is_int(bmm["n_iter"]) and bmm["n_iter"] >= 1):
@@ -596,6 +598,49 @@ def crossval_settings(config: Mapping[str, Any]) -> tuple[int, list[str]]:
     """``(folds, detectors)`` of the config's ``crossval`` section, with the defaults."""
     crossval = config.get("crossval") or {}
     return int(crossval.get("folds", 5)), list(crossval.get("detectors", CROSSVAL_DETECTORS))
+
+
+def _check_downstream(config: Mapping[str, Any]) -> None:
+    section = config.get("downstream") or {}
+    _check_keys(section, DOWNSTREAM_KEYS, "downstream")
+    from .cleaned_labels import MODES
+
+    modes = section.get("modes", list(MODES))
+    if not isinstance(modes, list) or not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
+        _fail("downstream.modes", modes, f"give a non-empty list of distinct modes from {list(MODES)}")
+    detectors = section.get("detectors", [])
+    if detectors == "all":
+        return
+    if not isinstance(detectors, list) or len(set(map(str, detectors))) != len(detectors):
+        _fail("downstream.detectors", detectors, "give 'all' or a list (possibly empty) of distinct detector names")
+    allowed = leaderboard_detectors(config)
+    for name in detectors:
+        if name not in allowed:
+            _fail("downstream.detectors", name, f"not a detector of this experiment; its detectors: {allowed}")
+
+
+def leaderboard_detectors(config: Mapping[str, Any]) -> list[str]:
+    """Every detector this experiment's leaderboard has, by its downstream name
+    (:mod:`alsofilter.cleaned_labels`): each method's signals that the method records (π only for
+    ALSO) with the BMM and the GMM decision, then the cross-validated detectors."""
+    names = []
+    for method in _as_list(config.get("methods", [])):
+        for signal in _as_list(config.get("signals", [])):
+            needs = SIGNALS[signal].requires if signal in SIGNALS else ()
+            if "weight" in needs and not str(method).startswith("also"):   # π: ALSO runs only
+                continue
+            names += [f"{method}.{signal}.{decision}" for decision in ("bmm", "gmm")]
+    return names + crossval_settings(config)[1]
+
+
+def downstream_settings(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """``(detectors, modes)`` of the ``downstream`` section: the detectors (``all`` expanded,
+    without the references) and the modes; no detectors = the stage is off."""
+    section = config.get("downstream") or {}
+    detectors = section.get("detectors", [])
+    if detectors == "all":
+        detectors = leaderboard_detectors(config)
+    return list(detectors), list(section.get("modes", ["drop", "relabel"]))
 
 
 def suspects_top_n(config: Mapping[str, Any]) -> int:

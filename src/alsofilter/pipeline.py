@@ -195,7 +195,8 @@ def ranked_samples(record: Mapping[str, np.ndarray], mixture: Mapping[str, np.nd
     AdamW), ``noise_probability`` the BMM's posterior of the noisy component (fitted here if the
     run's mixture file lacks the signal), ``given_label`` the label the model was trained on,
     ``true_label``/``is_noisy`` the labels before the *injected* noise (for one's own data with
-    rate 0 they equal the given labels). Ties keep index order.
+    rate 0 they equal the given labels). Ties keep index order. ``noise_probability`` is at
+    full precision here and rounded to 6 decimals in the CSV.
     """
     from .bmm import fit_per_epoch
 
@@ -233,7 +234,7 @@ def ranked_samples(record: Mapping[str, np.ndarray], mixture: Mapping[str, np.nd
         "given_class": np.asarray(names(given), dtype=object)[order],
         "predicted_label": pred[order],
         "predicted_class": np.asarray(names(pred), dtype=object)[order],
-        "noise_probability": np.round(np.asarray(posterior, dtype=np.float64)[order], 6),
+        "noise_probability": np.asarray(posterior, dtype=np.float64)[order],
         "signal": signal,
         "score": raw[order],
         "true_label": np.asarray(record["true_label"], dtype=np.int64)[order],
@@ -242,11 +243,10 @@ def ranked_samples(record: Mapping[str, np.ndarray], mixture: Mapping[str, np.nd
     return table
 
 
-def rank_samples_file(signals_npz, mixture_npz, out_csv, method: str, dataset: str,
-                      data_dir: str | None = None, dataset_options: Mapping[str, Any] | None = None,
-                      bmm: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Write :func:`ranked_samples` of one run as CSV (file and class names from the dataset,
-    read without decoding its images)."""
+def pipeline_dataset_metadata(dataset: str, data_dir: str | None = None,
+                              dataset_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``class_names`` and ``file_names`` of the dataset a job reads (see
+    :func:`load_pipeline_dataset`), without decoding its images."""
     from .data import dataset_metadata
 
     spec = dict(dataset_options or {})
@@ -254,10 +254,30 @@ def rank_samples_file(signals_npz, mixture_npz, out_csv, method: str, dataset: s
     path = spec.pop("path", None)
     if fmt in ("cifar10", "cifar100"):
         path = path or data_dir
-    meta = dataset_metadata(fmt, path)
+    return dataset_metadata(fmt, path)
+
+
+def rank_samples_file(signals_npz, mixture_npz, out_csv, method: str, dataset: str,
+                      data_dir: str | None = None, dataset_options: Mapping[str, Any] | None = None,
+                      bmm: Mapping[str, Any] | None = None, out_cleaned=None,
+                      cleaned_mode: str = "drop") -> pd.DataFrame:
+    """Write :func:`ranked_samples` of one run as CSV (file and class names from the dataset,
+    read without decoding its images); with ``out_cleaned``, also the run's own decision
+    (noise probability > 0.5) as ``cleaned_labels.csv`` (:mod:`alsofilter.cleaned_labels`) in
+    ``cleaned_mode`` (``drop`` or ``relabel``)."""
+    meta = pipeline_dataset_metadata(dataset, data_dir, dataset_options)
     with np.load(signals_npz) as record, np.load(mixture_npz) as mixture:
         record, mixture = dict(record), dict(mixture)
     table = ranked_samples(record, mixture, method, meta["class_names"], meta["file_names"], bmm)
+    if out_cleaned is not None:   # the run's own decision (primary signal + BMM) as cleaned labels
+        from .cleaned_labels import cleaned_labels
+
+        by_index = table.sort_values("index")
+        cleaned = cleaned_labels(by_index["given_label"], by_index["noise_probability"] > 0.5,
+                                 by_index["predicted_label"], by_index["noise_probability"], cleaned_mode,
+                                 by_index["file_name"])
+        write_text_atomic(out_cleaned, cleaned.to_csv(index=False))
+    table["noise_probability"] = table["noise_probability"].round(6)
     write_text_atomic(out_csv, table.to_csv(index=False))
     log.info("ranked %d samples of %s by %s; %d with noise probability > 0.5",
              len(table), dataset, table["signal"].iloc[0] if len(table) else "-",

@@ -41,7 +41,8 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
                      data_dir: str | None = None, threads: int = 1,
                      dataset_options: Mapping[str, Any] | None = None, name: str | None = None,
                      progress: bool = True, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
-                     log_path: str | None = None, train_index=None, data=None):
+                     log_path: str | None = None, train_index=None, data=None, train_labels=None,
+                     extra_provenance: Mapping[str, Any] | None = None):
     """Train one run on the labels of ``noise_csv``; write ``signals.npz`` (see
     :func:`~alsofilter.training.record_to_arrays`), ``history.csv`` and ``provenance.json``.
 
@@ -49,8 +50,11 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
     and ``log_path``) and exits with status 124; 0 or None turns the watchdog off.
 
     ``train_index`` (sorted int array): train on these training samples only (cross-validation
-    folds); the signals then cover these samples, in this order. ``data``: the dataset, already
-    loaded (default: load it). Returns the trained :class:`~alsofilter.training.Trainer`."""
+    folds, a cleaned training set); the signals then cover these samples, in this order.
+    ``train_labels`` (N,) int: train with these labels instead of the noise file's noisy labels
+    (relabelled samples; entries outside ``train_index`` are ignored). ``data``: the dataset,
+    already loaded (default: load it). ``extra_provenance`` goes into provenance.json.
+    Returns the trained :class:`~alsofilter.training.Trainer`."""
     import torch
 
     from .pipeline import load_pipeline_dataset, provenance
@@ -66,6 +70,11 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
         raise ValueError(f"{noise_csv} has {len(table)} rows, dataset {dataset!r} has "
                          f"{data.x_train.shape[0]} training samples")
     true_labels, noisy_labels = table["true_label"].to_numpy(), table["noisy_label"].to_numpy()
+    if train_labels is not None:
+        train_labels = np.asarray(train_labels, dtype=np.int64)
+        if train_labels.shape != noisy_labels.shape:
+            raise ValueError(f"train_labels has shape {train_labels.shape}, the noise file {noisy_labels.shape}")
+        noisy_labels = train_labels
     if train_index is not None:
         train_index = np.asarray(train_index, dtype=np.int64)
         data = subset_training_set(data, train_index)
@@ -107,7 +116,8 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
         "noise_file": str(noise_csv), "seed": config.seed, "device": str(trainer.device),
         "training_samples": int(len(true_labels)), "pi_lr_used": trainer.pi_lr,
         "torch_threads": torch.get_num_threads(), "wall_seconds": time.time() - start,
-        "num_parameters": sum(p.numel() for p in trainer.model.parameters())}))
+        "num_parameters": sum(p.numel() for p in trainer.model.parameters()),
+        **dict(extra_provenance or {})}))
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return trainer

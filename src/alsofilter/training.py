@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .also import ALSO
+from .also import ALSO, fused_adam
 from .augment import Normalize, augment_batch
 from .data import ImageDataset
 from .metrics import memorization_fractions
@@ -129,7 +129,8 @@ class Trainer:
         self.model = self.model.to(memory_format=self.memory_format)
         if config.method == "adamw":
             self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
-                                               weight_decay=config.weight_decay)
+                                               weight_decay=config.weight_decay,
+                                               fused=fused_adam(self.model.parameters()))
         else:
             self.optimizer = ALSO(self.model.parameters(), n, lr=config.lr,
                                   weight_decay=config.weight_decay, pi_lr=self.pi_lr,

@@ -20,6 +20,7 @@ from alsofilter.config import (  # noqa: E402
     check_config,
     crossval_settings,
     dataset_spec,
+    downstream_settings,
     expand_runs,
     format_rate,
     human_labels_path,
@@ -82,8 +83,9 @@ def run_from_wildcards(wc):
 SCENARIO_SEEDS = scenario_keys(RUNS)   # (dataset, arch, noise, rate, seed) in grid order
 
 
-def crossval_training_settings(wc):
-    """A cross-validation fold trains with the AdamW baseline's settings of its scenario."""
+def adamw_baseline_settings(wc):
+    """The AdamW baseline's training settings of a (scenario, seed): what cross-validation folds
+    and downstream retraining jobs train with."""
     for r in RUNS:
         if {k: v for k, v in r.wildcards().items() if k != "method"} == {
                 k: wc[k] for k in ("dataset", "arch", "noise", "rate", "seed")}:
@@ -180,8 +182,8 @@ def summary_outputs():
 
 
 def ranked_outputs():
-    """Every run's ranked list of suspicious samples."""
-    return run_paths("ranked_samples.csv")
+    """Every run's ranked list of suspicious samples and its cleaned labels."""
+    return run_paths("ranked_samples.csv") + run_paths("cleaned_labels.csv")
 
 
 FIGURES = ("auc_per_epoch", "bmm_fits", "memorization", "auc_vs_rate")
@@ -221,3 +223,53 @@ def suspects_outputs():
     figures = [f"{RESULTS}/figures/suspects/{RUN_PATTERN.format(**r.wildcards())}.{ext}"
                for r in RUNS for ext in ("png", "pdf")]
     return figures + run_paths("suspects.html")
+
+
+# Downstream: retraining on each detector's cleaned labels (alsofilter.cleaned_labels, .retrain,
+# .downstream). Per (scenario, seed): the references (no filtering, oracle) and every listed
+# detector in every mode. "No filtering" is the AdamW baseline run itself (same labels, recipe
+# and seed; tests/test_downstream.py checks that a retraining reproduces it exactly), so it is
+# retrained only when adamw is not among the methods.
+DOWNSTREAM_DETECTORS, DOWNSTREAM_MODES = downstream_settings(config)
+DOWN_DIR = f"{RESULTS}/downstream/{CV_SCENARIO}/{{detector}}/{{mode}}"
+
+
+def downstream_variants():
+    """The (detector, mode) pairs of every (scenario, seed); none only with drop (it flags nothing)."""
+    if not DOWNSTREAM_DETECTORS:
+        return []
+    return ([("none", "drop")] + [("oracle", m) for m in DOWNSTREAM_MODES]
+            + [(d, m) for d in DOWNSTREAM_DETECTORS for m in DOWNSTREAM_MODES])
+
+
+def scenario_wildcards(scen):
+    return {**scen, "rate": format_rate(scen["rate"])}
+
+
+def downstream_history(scen, detector, mode):
+    """The history.csv measuring (detector, mode) on one (scenario, seed)."""
+    if detector == "none" and "adamw" in config["methods"]:
+        return f"{RESULTS}/runs/{RUN_PATTERN}/history.csv".format(**scenario_wildcards(scen), method="adamw")
+    return f"{DOWN_DIR}/history.csv".format(**scenario_wildcards(scen), detector=detector, mode=mode)
+
+
+def downstream_items():
+    """[(scenario key, detector, mode, cleaned_labels.csv, history.csv, noise.csv, [benchmarks])]."""
+    items = []
+    for scen in SCENARIO_SEEDS:
+        wc = scenario_wildcards(scen)
+        for detector, mode in downstream_variants():
+            cleaned = f"{DOWN_DIR}/cleaned_labels.csv".format(**wc, detector=detector, mode=mode)
+            history = downstream_history(scen, detector, mode)
+            bench = ([f"{BENCH}/train/{RUN_PATTERN}.tsv".format(**wc, method="adamw")]
+                     if "/runs/" in history else
+                     [f"{BENCH}/retrain/{CV_SCENARIO}/{detector}/{mode}.tsv".format(**wc)])
+            items.append((scen, detector, mode, cleaned, history, f"{NOISE_PATTERN}.csv".format(**wc), bench))
+    return items
+
+
+def downstream_outputs():
+    if not DOWNSTREAM_DETECTORS:
+        return []
+    return ([f"{RESULTS}/tables/downstream.{ext}" for ext in ("csv", "md")]
+            + [f"{RESULTS}/figures/downstream.{ext}" for ext in ("png", "pdf")])

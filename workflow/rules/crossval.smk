@@ -17,7 +17,7 @@ rule crossval_fold:
         history=f"{CV_DIR}/fold{{fold}}/history.csv",
         provenance=f"{CV_DIR}/fold{{fold}}/provenance.json",
     params:
-        settings=lambda wc: crossval_training_settings(wc),
+        settings=lambda wc: adamw_baseline_settings(wc),
         folds=CV_FOLDS,
         data_dir=config.get("data_dir"),
         dataset_options=prepared_options,
@@ -30,7 +30,7 @@ rule crossval_fold:
     benchmark:
         f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.tsv"
     threads: config.get("threads", 1)
-    priority: lambda wc: training_priority(crossval_training_settings(wc), (CV_FOLDS - 1) / CV_FOLDS)
+    priority: lambda wc: training_priority(adamw_baseline_settings(wc), (CV_FOLDS - 1) / CV_FOLDS)
     resources:
         gpu=uses_gpu(),
         mem_mb=8000,

@@ -21,14 +21,17 @@ rule metrics:
 
 rule rank_samples:
     """The run's training samples, most suspicious first, by its method's own signal at the last
-    epoch (ALSO: weight π, AdamW: loss), with the BMM noise probability and the prediction."""
+    epoch (ALSO: weight π, AdamW: loss), with the BMM noise probability and the prediction; and
+    the same decision (noise probability > 0.5) as cleaned labels, in downstream.modes' first mode."""
     input:
         dataset=prepared_input,
         signals=f"{RUN_DIR}/signals.npz",
         mixture=f"{RUN_DIR}/mixture.npz",
     output:
         ranked=f"{RUN_DIR}/ranked_samples.csv",
+        cleaned=f"{RUN_DIR}/cleaned_labels.csv",
     params:
+        cleaned_mode=DOWNSTREAM_MODES[0],
         data_dir=config.get("data_dir"),
         dataset_options=prepared_options,
         bmm=config.get("bmm", {}),

@@ -1,0 +1,118 @@
+# Does filtering help? Each detector's last-epoch decision cleans the training set (drop or
+# relabel the flagged samples: alsofilter.cleaned_labels), the AdamW baseline's recipe is trained
+# from scratch on it (alsofilter.retrain), and the clean test accuracies are compared with no
+# filtering and the oracle (alsofilter.downstream). Paths: DOWN_DIR, downstream_items (common.smk).
+
+
+wildcard_constraints:
+    detector=_alternatives([d for d, _ in downstream_variants()] or ["none"]),
+    mode="drop|relabel",
+
+
+def _run_methods():
+    """The methods whose runs the listed detectors read (<method>.<signal>.<decision>)."""
+    return sorted({d.split(".")[0] for d in DOWNSTREAM_DETECTORS if d.count(".") == 2})
+
+
+def _run_files(wc, kind):
+    """The runs' signals.npz or mixture.npz that the listed detectors of this scenario read."""
+    return [f"{RESULTS}/runs/{RUN_PATTERN}/{kind}".format(**wc, method=m) for m in _run_methods()]
+
+
+def _crossval_files(wc):
+    paths = {"cleanlab_network": f"{CV_DIR}/cleanlab_network/detection.npz",
+             "cleanlab_pixels": f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz"}
+    return {d: paths[d].format(**wc) for d in DOWNSTREAM_DETECTORS if d in paths}
+
+
+rule cleaned_labels:
+    """Per (scenario, seed): every listed detector's and reference's cleaned_labels.csv, per mode."""
+    input:
+        dataset=prepared_input,
+        noise=f"{NOISE_PATTERN}.csv",
+        signals=lambda wc: _run_files(wc, "signals.npz"),
+        mixtures=lambda wc: _run_files(wc, "mixture.npz"),
+        crossval=lambda wc: list(_crossval_files(wc).values()),
+    output:
+        cleaned=[f"{RESULTS}/downstream/{CV_SCENARIO}/{d}/{m}/cleaned_labels.csv" for d, m in downstream_variants()],
+    params:
+        variants=downstream_variants(),
+        methods=_run_methods(),
+        crossval=_crossval_files,
+        data_dir=config.get("data_dir"),
+        dataset_options=prepared_options,
+    log:
+        f"{LOGS}/cleaned_labels/{CV_SCENARIO}.log",
+    benchmark:
+        f"{BENCH}/cleaned_labels/{CV_SCENARIO}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/cleaned_labels.py"
+
+
+rule retrain:
+    """The AdamW baseline's recipe (architecture, epochs, augmentation, seed) trained from scratch
+    on one cleaned training set; clean test accuracy per epoch in history.csv."""
+    input:
+        dataset=prepared_input,
+        noise=f"{NOISE_PATTERN}.csv",
+        cleaned=f"{DOWN_DIR}/cleaned_labels.csv",
+    output:
+        signals=f"{DOWN_DIR}/signals.npz",
+        history=f"{DOWN_DIR}/history.csv",
+        provenance=f"{DOWN_DIR}/provenance.json",
+    params:
+        settings=lambda wc: adamw_baseline_settings(wc),
+        data_dir=config.get("data_dir"),
+        dataset_options=prepared_options,
+        checkpoint=f"{RESULTS}/checkpoints/downstream/{CV_SCENARIO}/{{detector}}/{{mode}}.pt",
+        checkpoint_every=config.get("checkpoint_every", 1),
+        stall_timeout=config["stall_timeout"],
+        name=f"downstream/{CV_SCENARIO}/{{detector}}/{{mode}}",
+    log:
+        f"{LOGS}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.log",
+    benchmark:
+        f"{BENCH}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.tsv"
+    threads: config.get("threads", 1)
+    priority: lambda wc: training_priority(adamw_baseline_settings(wc))
+    resources:
+        gpu=uses_gpu(),
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/retrain.py"
+
+
+rule downstream:
+    """Per scenario, detector and mode: kept fraction, correct kept labels, final and best clean
+    test accuracy (mean ± std over seeds), gap to the oracle; and the figure."""
+    input:
+        files=[f for item in downstream_items() for f in (item[3], item[4], item[5], *item[6])],
+    output:
+        csv=report(f"{RESULTS}/tables/downstream.csv", caption="../report/downstream_table.rst",
+                   category="Downstream"),
+        md=f"{RESULTS}/tables/downstream.md",
+        png=report(f"{RESULTS}/figures/downstream.png", caption="../report/downstream.rst",
+                   category="Downstream"),
+        pdf=f"{RESULTS}/figures/downstream.pdf",
+    params:
+        variants=downstream_items(),
+    log:
+        f"{LOGS}/downstream.log",
+    benchmark:
+        f"{BENCH}/downstream.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/downstream.py"
