@@ -243,3 +243,18 @@ def test_config_all_expands_to_the_leaderboard_and_names_bad_detectors():
                        ({"detectors": [], "mode": ["drop"]}, "mode")):
         with pytest.raises(ConfigError, match=match):
             check_config(_config(**bad), check_files=False)
+
+
+def test_the_relabelling_oracle_is_the_same_run_in_every_noise_scenario(digits_noise, tmp_path):
+    """Why the pipeline trains oracle/relabel once per (dataset, arch, seed) and shares it."""
+    root, digits, _ = digits_noise
+    histories = []
+    for noise, rate in (("symmetric", 0.8), ("asymmetric", 0.4)):
+        out = tmp_path / f"{noise}{rate}"
+        out.mkdir()
+        write_noise_table(make_noisy_labels(digits.y_train, 10, noise, rate, 5, "digits"), out / "noise.csv")
+        cleaned_labels_files(out / "noise.csv", [("oracle", "relabel")], [out / "cleaned.csv"])
+        retrain_job(out / "noise.csv", out / "cleaned.csv", SETTINGS, out / "r.npz", out / "r.csv", out / "r.json",
+                    dataset="digits", data=digits, progress=False, stall_timeout=0)
+        histories.append(_history(out / "r.csv"))
+    pd.testing.assert_frame_equal(*histories)

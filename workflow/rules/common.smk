@@ -62,6 +62,8 @@ wildcard_constraints:
     rate=_alternatives(r.rate_str for r in RUNS),
     seed=_alternatives(r.seed for r in RUNS),
     fold=r"\d+",
+    detector=_alternatives(["none", "oracle", *downstream_settings(config)[0]]),
+    mode="drop|relabel",
 
 
 def run_paths(filename):
@@ -246,11 +248,17 @@ def scenario_wildcards(scen):
     return {**scen, "rate": format_rate(scen["rate"])}
 
 
-def downstream_history(scen, detector, mode):
-    """The history.csv measuring (detector, mode) on one (scenario, seed)."""
+def downstream_source(scen, detector, mode):
+    """Which job measures (detector, mode) on one (scenario, seed): ``("run", scen)`` or
+    ``("retrain", scen)``. Two are shared rather than trained again: no filtering is the AdamW
+    run; the relabelling oracle trains on the true labels, which every noise scenario of a
+    (dataset, arch, seed) has in common, so it is trained once, in the first such scenario of the
+    grid (tests/test_downstream.py checks that both give bit-identical runs)."""
     if detector == "none" and "adamw" in config["methods"]:
-        return f"{RESULTS}/runs/{RUN_PATTERN}/history.csv".format(**scenario_wildcards(scen), method="adamw")
-    return f"{DOWN_DIR}/history.csv".format(**scenario_wildcards(scen), detector=detector, mode=mode)
+        return "run", scen
+    if detector == "oracle" and mode == "relabel":
+        scen = next(s for s in SCENARIO_SEEDS if all(s[k] == scen[k] for k in ("dataset", "arch", "seed")))
+    return "retrain", scen
 
 
 def downstream_items():
@@ -260,11 +268,15 @@ def downstream_items():
         wc = scenario_wildcards(scen)
         for detector, mode in downstream_variants():
             cleaned = f"{DOWN_DIR}/cleaned_labels.csv".format(**wc, detector=detector, mode=mode)
-            history = downstream_history(scen, detector, mode)
-            bench = ([f"{BENCH}/train/{RUN_PATTERN}.tsv".format(**wc, method="adamw")]
-                     if "/runs/" in history else
-                     [f"{BENCH}/retrain/{CV_SCENARIO}/{detector}/{mode}.tsv".format(**wc)])
-            items.append((scen, detector, mode, cleaned, history, f"{NOISE_PATTERN}.csv".format(**wc), bench))
+            kind, source = downstream_source(scen, detector, mode)
+            swc = scenario_wildcards(source)
+            if kind == "run":
+                history = f"{RESULTS}/runs/{RUN_PATTERN}/history.csv".format(**swc, method="adamw")
+                bench = f"{BENCH}/train/{RUN_PATTERN}.tsv".format(**swc, method="adamw")
+            else:
+                history = f"{DOWN_DIR}/history.csv".format(**swc, detector=detector, mode=mode)
+                bench = f"{BENCH}/retrain/{CV_SCENARIO}/{detector}/{mode}.tsv".format(**swc)
+            items.append((scen, detector, mode, cleaned, history, f"{NOISE_PATTERN}.csv".format(**wc), [bench]))
     return items
 
 
@@ -273,3 +285,19 @@ def downstream_outputs():
         return []
     return ([f"{RESULTS}/tables/downstream.{ext}" for ext in ("csv", "md")]
             + [f"{RESULTS}/figures/downstream.{ext}" for ext in ("png", "pdf")])
+
+
+def downstream_run_methods():
+    """The methods whose runs the listed detectors read (<method>.<signal>.<decision>)."""
+    return sorted({d.split(".")[0] for d in DOWNSTREAM_DETECTORS if d.count(".") == 2})
+
+
+def downstream_run_files(wc, kind):
+    """The runs' signals.npz or mixture.npz that the listed detectors of this scenario read."""
+    return [f"{RESULTS}/runs/{RUN_PATTERN}/{kind}".format(**wc, method=m) for m in downstream_run_methods()]
+
+
+def downstream_crossval_files(wc):
+    paths = {"cleanlab_network": f"{CV_DIR}/cleanlab_network/detection.npz",
+             "cleanlab_pixels": f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz"}
+    return {d: paths[d].format(**wc) for d in DOWNSTREAM_DETECTORS if d in paths}

@@ -4,41 +4,20 @@
 # filtering and the oracle (alsofilter.downstream). Paths: DOWN_DIR, downstream_items (common.smk).
 
 
-wildcard_constraints:
-    detector=_alternatives([d for d, _ in downstream_variants()] or ["none"]),
-    mode="drop|relabel",
-
-
-def _run_methods():
-    """The methods whose runs the listed detectors read (<method>.<signal>.<decision>)."""
-    return sorted({d.split(".")[0] for d in DOWNSTREAM_DETECTORS if d.count(".") == 2})
-
-
-def _run_files(wc, kind):
-    """The runs' signals.npz or mixture.npz that the listed detectors of this scenario read."""
-    return [f"{RESULTS}/runs/{RUN_PATTERN}/{kind}".format(**wc, method=m) for m in _run_methods()]
-
-
-def _crossval_files(wc):
-    paths = {"cleanlab_network": f"{CV_DIR}/cleanlab_network/detection.npz",
-             "cleanlab_pixels": f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz"}
-    return {d: paths[d].format(**wc) for d in DOWNSTREAM_DETECTORS if d in paths}
-
-
 rule cleaned_labels:
     """Per (scenario, seed): every listed detector's and reference's cleaned_labels.csv, per mode."""
     input:
         dataset=prepared_input,
         noise=f"{NOISE_PATTERN}.csv",
-        signals=lambda wc: _run_files(wc, "signals.npz"),
-        mixtures=lambda wc: _run_files(wc, "mixture.npz"),
-        crossval=lambda wc: list(_crossval_files(wc).values()),
+        signals=lambda wc: downstream_run_files(wc, "signals.npz"),
+        mixtures=lambda wc: downstream_run_files(wc, "mixture.npz"),
+        crossval=lambda wc: list(downstream_crossval_files(wc).values()),
     output:
         cleaned=[f"{RESULTS}/downstream/{CV_SCENARIO}/{d}/{m}/cleaned_labels.csv" for d, m in downstream_variants()],
     params:
         variants=downstream_variants(),
-        methods=_run_methods(),
-        crossval=_crossval_files,
+        methods=downstream_run_methods(),
+        crossval=downstream_crossval_files,
         data_dir=config.get("data_dir"),
         dataset_options=prepared_options,
     log:
