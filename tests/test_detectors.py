@@ -133,3 +133,22 @@ def test_leaderboard_aggregates_seeds_sorts_by_auc_and_marks_ours():
     assert table.loc[0, "training_seconds"] == pytest.approx(10.5)
     md = markdown(table)
     assert f"**{OURS}**" in md and "0.850 ± 0.071" in md
+
+
+def test_decision_scores_match_scikit_learn_including_empty_cases():
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from alsofilter.metrics import decision_scores, detection_metrics
+
+    rng = np.random.default_rng(0)
+    cases = [(rng.random(50) < 0.3, rng.random(50) < p) for p in (0.0, 0.1, 0.5, 1.0)]
+    cases += [(np.zeros(20, bool), rng.random(20) < 0.5), (np.zeros(20, bool), np.zeros(20, bool))]
+    for is_noisy, flagged in cases:
+        expected = precision_recall_fscore_support(is_noisy, flagged, average="binary", zero_division=0.0)[:3]
+        assert np.allclose(decision_scores(is_noisy, flagged), expected)
+    # a known split: 4 noisy of 10, the decision flags 3 of them and 1 clean sample
+    is_noisy = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    posterior = np.array([0.9, 0.8, 0.7, 0.2, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1])
+    m = detection_metrics(is_noisy, posterior, posterior)
+    assert (m["precision"], m["recall"]) == (0.75, 0.75) and m["f1"] == pytest.approx(0.75)
+    assert m["noise_rate_est"] == 0.4 and m["noise_rate_true"] == 0.4 and m["auc"] == pytest.approx(23 / 24)

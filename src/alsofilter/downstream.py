@@ -125,7 +125,8 @@ def plot_downstream(table: pd.DataFrame, out_paths) -> None:
     ncols = min(3, len(scenarios))
     nrows = -(-len(scenarios) // ncols)
     n_detectors = max(rows["detector"].nunique() for _, rows in scenarios)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, (0.5 * n_detectors + 1.6) * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, max(2.8, 0.5 * n_detectors + 1.8) * nrows),
+                             squeeze=False)
     for ax, (scen, rows) in zip(axes.flat, scenarios):
         refs = rows[rows["detector"].isin(["none", "oracle"])]
         rows = rows[~rows["detector"].isin(["none", "oracle"])]
@@ -143,13 +144,20 @@ def plot_downstream(table: pd.DataFrame, out_paths) -> None:
             color, ls, name = styles[(r["detector"], r["mode"])]
             ax.axvline(r["final_acc_mean"], color=color, ls=ls, lw=1.2, label=name)
         ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
+        for tick in ax.get_yticklabels():   # the paper's method in bold, as in the leaderboard
+            tick.set_fontweight("bold" if tick.get_text().startswith("ALSO-min π") else "normal")
         ax.set_xlim(0, 1)
         ax.set_xlabel("clean test accuracy after retraining, final epoch")
         ax.set_title(scenario_title(*scen), fontsize=10)
     for ax in axes.flat[len(scenarios):]:
         ax.axis("off")
-    axes.flat[0].legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
+    handles = {}
+    for ax in axes.flat:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(name, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if nrows == 1 else 0.04, 1, 1))
     save_figure(fig, out_paths)
 
 

@@ -17,7 +17,7 @@ def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.nda
     AUC/AP are NaN when the ground truth has a single class (no noisy or no clean samples).
     """
     # imported here: the training jobs import this module for memorization_fractions only
-    from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     is_noisy = np.asarray(is_noisy, dtype=bool)
     score = np.asarray(score, dtype=np.float64)
@@ -25,8 +25,7 @@ def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.nda
         raise ValueError(f"score has {int((~np.isfinite(score)).sum())} non-finite values")
     flagged = np.asarray(posterior) > threshold
     both = 0 < is_noisy.sum() < is_noisy.size
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        is_noisy, flagged, average="binary", zero_division=0.0)
+    precision, recall, f1 = decision_scores(is_noisy, flagged)
     return {
         "auc": roc_auc_score(is_noisy, score) if both else np.nan,
         "ap": average_precision_score(is_noisy, score) if both else np.nan,
@@ -34,6 +33,20 @@ def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.nda
         "noise_rate_est": float(flagged.mean()),
         "noise_rate_true": float(is_noisy.mean()),
     }
+
+
+def decision_scores(is_noisy: np.ndarray, flagged: np.ndarray) -> tuple[float, float, float]:
+    """Precision, recall and F1 of the decision ``flagged`` (N,) bool against ``is_noisy`` (N,)
+    bool, 0 where undefined: what scikit-learn's ``precision_recall_fscore_support(average=
+    "binary", zero_division=0)`` returns (tested against it), without its per-call input checks
+    (20 ms a call, 5 s of a metrics job's 6)."""
+    is_noisy, flagged = np.asarray(is_noisy, dtype=bool), np.asarray(flagged, dtype=bool)
+    tp = float(np.count_nonzero(is_noisy & flagged))
+    n_flagged, n_noisy = float(np.count_nonzero(flagged)), float(np.count_nonzero(is_noisy))
+    precision = tp / n_flagged if n_flagged else 0.0
+    recall = tp / n_noisy if n_noisy else 0.0
+    f1 = 2 * tp / (n_flagged + n_noisy) if n_flagged + n_noisy else 0.0
+    return precision, recall, f1
 
 
 def metrics_per_epoch(is_noisy: np.ndarray, scores: np.ndarray, posteriors: np.ndarray,
