@@ -56,6 +56,12 @@ REPORT = ("summary_tables", "paper_comparison", "figure_auc", "figure_bmm", "fig
           "figure_auc_vs_rate", "all")
 
 
+# retraining after filtering, per (scenario, seed): paper, 7 detectors x 2 modes + the dropping
+# oracle (16 - 1: the relabelling oracle is shared by the scenarios of a (dataset, arch, seed):
+# 12 (scenario, seed) but 6 (arch, seed) of them -> 12 x 15 + 6 = 186); grid, 2 detectors + oracle, drop
+DOWNSTREAM = {"paper": (12, 12 * 15 + 6), "grid": (84, 84 * 3)}
+
+
 @pytest.mark.parametrize("name, runs, noise_jobs, folds, datasets", [
     ("paper", 36, 9, 5 * 12, 1), ("grid", 168, 42, 0, 2), ("paper+images", 36, 9, 5 * 12, 1)])
 def test_dry_run_job_counts(tmp_path, name, runs, noise_jobs, folds, datasets):
@@ -79,6 +85,8 @@ def test_dry_run_job_counts(tmp_path, name, runs, noise_jobs, folds, datasets):
                     prepare_data=datasets)
     if folds:   # paper: cleanlab on 5-fold networks for each of the 12 (scenario, seed)
         expected.update(crossval_fold=folds, crossval_cleanlab_network=folds // 5)
+    scenario_seeds, retrains = DOWNSTREAM[name.split("+")[0]]
+    expected.update(cleaned_labels=scenario_seeds, retrain=retrains, downstream=1)
     expected["total"] = sum(expected.values())
     assert counts == expected
 
