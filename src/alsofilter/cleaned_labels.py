@@ -29,14 +29,13 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .config import CROSSVAL_DETECTORS
 from .io import write_text_atomic
+from .metrics import DECISION_THRESHOLD
 
 MODES = ("drop", "relabel")
 DECISIONS = ("bmm", "gmm")
 REFERENCES = ("none", "oracle")
-CROSSVAL_DETECTORS = ("cleanlab_network", "cleanlab_pixels")
-#: the posterior threshold of the mixture decisions (as in :func:`alsofilter.metrics.detection_metrics`)
-THRESHOLD = 0.5
 COLUMNS = ("index", "file_name", "given_label", "flagged", "noise_probability", "predicted_label",
            "decision", "train_label")
 
@@ -152,7 +151,7 @@ def run_decision(signals: Mapping[str, np.ndarray], mixture: Mapping[str, np.nda
         raise ValueError(f"the run's mixture file has no {key!r} (signal {signal!r} not fitted; has "
                          f"{sorted({k.split('/')[0] for k in mixture})})")
     posterior = np.asarray(mixture[key], dtype=np.float64)[-1]
-    return {"flagged": posterior > THRESHOLD, "noise_probability": posterior,
+    return {"flagged": posterior > DECISION_THRESHOLD, "noise_probability": posterior,
             "predicted": np.asarray(signals["pred"], dtype=np.int64)[-1]}
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: a decision flags a sample when its noise posterior exceeds this (BMM, GMM; cleaned labels too)
+DECISION_THRESHOLD = 0.5
 METRIC_COLUMNS = ("auc", "ap", "precision", "recall", "f1", "noise_rate_est", "noise_rate_true")
 
 
 def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.ndarray,
-                      threshold: float = 0.5) -> dict[str, float]:
+                      threshold: float = DECISION_THRESHOLD) -> dict[str, float]:
     """Metrics of one epoch.
 
     is_noisy : (N,) bool ground truth.  score : (N,) suspicion score (higher = noisy), for

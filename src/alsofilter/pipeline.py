@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, write_json_atomic, write_text_atomic
-from .metrics import metrics_per_epoch
+from .metrics import DECISION_THRESHOLD, metrics_per_epoch
 from .noise import human_noise_table, is_human_noise, make_noisy_labels, write_noise_table
 from .signals import available_signals, suspicion_score
 
@@ -273,7 +273,7 @@ def rank_samples_file(signals_npz, mixture_npz, out_csv, method: str, dataset: s
         from .cleaned_labels import cleaned_labels
 
         by_index = table.sort_values("index")
-        cleaned = cleaned_labels(by_index["given_label"], by_index["noise_probability"] > 0.5,
+        cleaned = cleaned_labels(by_index["given_label"], by_index["noise_probability"] > DECISION_THRESHOLD,
                                  by_index["predicted_label"], by_index["noise_probability"], cleaned_mode,
                                  by_index["file_name"])
         write_text_atomic(out_cleaned, cleaned.to_csv(index=False))
