@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from .io import write_text_atomic
+from .leaderboard import SCENARIO, mean_pm_std
 
-SCENARIO = ["dataset", "arch", "noise", "rate"]
 VALUES = ["kept", "kept_correct", "final_acc", "best_acc"]
 MODE_COLORS = {"drop": "tab:blue", "relabel": "tab:orange"}
 
@@ -73,12 +73,6 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
                              kind="stable", na_position="last").reset_index(drop=True)
 
 
-def _pm(mean: float, std: float) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    return f"{mean:.3f}" if not np.isfinite(std) else f"{mean:.3f} ± {std:.3f}"
-
-
 def _signed(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:+.3f}"
 
@@ -99,7 +93,7 @@ def markdown(table: pd.DataFrame) -> str:
                   "|---|---|---|---|---|---|---:|---:|---:|"]
         for _, r in rows.iterrows():
             name = f"*{r['label']}*" if r["detector"] in ("none", "oracle") else r["label"]
-            parts.append(f"| {name} | {r['mode']} | " + " | ".join(_pm(r[f"{v}_mean"], r[f"{v}_std"]) for v in VALUES)
+            parts.append(f"| {name} | {r['mode']} | " + " | ".join(mean_pm_std(r[f"{v}_mean"], r[f"{v}_std"]) for v in VALUES)
                          + f" | {_signed(r['gain_over_none'])} | {_signed(r['gap_to_oracle'])} "
                          f"| {r['training_seconds']:.0f} |")
         detectors = rows[~rows["detector"].isin(["none", "oracle"])]

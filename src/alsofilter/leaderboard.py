@@ -89,7 +89,8 @@ def aggregate(detections: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _pm(mean: float, std: float) -> str:
+def mean_pm_std(mean: float, std: float) -> str:
+    """``0.812 ± 0.010`` (the mean alone for one seed, ``–`` when undefined)."""
     if not np.isfinite(mean):
         return "–"
     return f"{mean:.3f}" if not np.isfinite(std) else f"{mean:.3f} ± {std:.3f}"
@@ -107,7 +108,7 @@ def markdown(table: pd.DataFrame) -> str:
                   "|---:|---|---|---|---|---|---|---|---:|---:|"]
         for _, r in rows.iterrows():
             name = f"**{r['detector']}**" if r["ours"] else r["detector"]
-            cells = [_pm(r[f"{m}_mean"], r[f"{m}_std"]) for m in SCORES]
+            cells = [mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in SCORES]
             parts.append(f"| {r['rank']} | {name} | " + " | ".join(cells)
                          + f" | {r['training_jobs']:g} | {r['training_seconds']:.0f} |")
         parts.append("")
