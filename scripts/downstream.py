@@ -1,7 +1,4 @@
 """Rule downstream: clean test accuracy after each detector's cleaning, in one table and figure."""
-from alsofilter.downstream import downstream_files
-from alsofilter.pipeline import setup_logging
+from alsofilter.stages.downstream import rule_downstream
 
-setup_logging(snakemake.log[0])
-downstream_files(snakemake.params.variants, snakemake.output.csv, snakemake.output.md,
-                 snakemake.output.png, snakemake.output.pdf)
+rule_downstream(snakemake)  # noqa: F821 (Snakemake defines it)

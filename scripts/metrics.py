@@ -1,5 +1,4 @@
 """Rule metrics: per-epoch detection metrics of one run."""
-from alsofilter.pipeline import metrics_file, setup_logging
+from alsofilter.stages.metrics import rule_metrics
 
-setup_logging(snakemake.log[0])
-metrics_file(snakemake.input.signals, snakemake.input.mixture, snakemake.output.metrics)
+rule_metrics(snakemake)  # noqa: F821 (Snakemake defines it)

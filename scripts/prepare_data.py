@@ -1,7 +1,4 @@
-"""Snakemake script: prepare one dataset (logic in alsofilter.prepare_data)."""
-from alsofilter.pipeline import setup_logging
-from alsofilter.prepare_data import prepare_dataset
+"""Snakemake script: prepare one dataset (logic in alsofilter.stages.prepare_data)."""
+from alsofilter.stages.prepare_data import rule_prepare_data
 
-setup_logging(snakemake.log[0])
-prepare_dataset(snakemake.wildcards.dataset, snakemake.params.out_dir, snakemake.params.data_dir,
-                snakemake.params.dataset_options, snakemake.params.subset, threads=snakemake.threads)
+rule_prepare_data(snakemake)  # noqa: F821 (Snakemake defines it)

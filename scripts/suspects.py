@@ -1,8 +1,4 @@
 """Rule suspects: the gallery (figure and HTML page) of one run's most suspicious training images."""
-from alsofilter.pipeline import setup_logging
-from alsofilter.suspects import suspects_files
+from alsofilter.stages.suspects import rule_suspects
 
-setup_logging(snakemake.log[0])
-suspects_files(snakemake.input.ranked, [snakemake.output.png, snakemake.output.pdf], snakemake.output.html,
-               dataset=snakemake.wildcards.dataset, dataset_options=snakemake.params.dataset_options,
-               top_n=snakemake.params.top_n, run=dict(snakemake.wildcards))
+rule_suspects(snakemake)  # noqa: F821 (Snakemake defines it)

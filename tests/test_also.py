@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from alsofilter.also import ALSO, mirror_step
+from alsofilter.training.also import ALSO, mirror_step
 
 
 def test_mirror_step_hand_computed():

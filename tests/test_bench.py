@@ -1,4 +1,4 @@
-"""Training benchmark (alsofilter.bench): the FLOP counter against hand-counted MACs, the step
+"""Training benchmark (benchmarks.bench_train): the FLOP counter against hand-counted MACs, the step
 counting around the real Trainer, and a tiny end-to-end run of the command line on CPU."""
 import math
 
@@ -7,8 +7,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from alsofilter import bench
-from alsofilter.models import build_model
+from benchmarks import bench_train as bench
+from alsofilter.training.models import build_model
 
 
 class TinyNet(nn.Module):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from alsofilter.bmm import (
+from alsofilter.detectors.bmm import (
     BetaMixture,
     DegenerateSignalError,
     apply_normalisation,

@@ -162,7 +162,7 @@ def test_missing_own_data(base, tmp_path):
 
 @pytest.mark.parametrize("seeds, fragment", [([], "non-empty list"), (["a"], "'a'"), ([1.5], "1.5"),
                                              ([True], "True"), ([-1], "-1"), (3, "non-empty list"),
-                                             ([1, 1], "each seed once")])
+                                             ([1, 1], "each entry once")])
 def test_bad_seeds(base, seeds, fragment):
     base["seeds"] = seeds
     rejects(base, "seeds", fragment)
@@ -292,7 +292,7 @@ def test_wildcards_only_match_config_values(base, tmp_path):
 
 
 def test_relative_cost_schedules_longest_runs_first():
-    from alsofilter.settings import relative_cost
+    from alsofilter.config.settings import relative_cost
 
     base = {"arch": "resnet18", "method": "adamw", "width": 16, "epochs": 16}
     r18_adamw = relative_cost(base)

@@ -5,12 +5,13 @@ import pandas as pd
 import pytest
 import torch
 
-from alsofilter.crossval import (cleanlab_detection, fold_indices, out_of_fold_probabilities,
+from alsofilter.detectors.confident_learning import (cleanlab_detection, fold_indices, out_of_fold_probabilities,
                                  pixel_probabilities, write_fold_predictions)
-from alsofilter.gmm import gmm_noise_posterior, gmm_per_epoch
-from alsofilter.leaderboard import OURS, aggregate, markdown
-from alsofilter.signals import suspicion_score
-from alsofilter.training import label_margin
+from alsofilter.detectors.gmm import gmm_noise_posterior, gmm_per_epoch
+from alsofilter.names import OURS
+from alsofilter.reporting.leaderboard import aggregate, markdown
+from alsofilter.detectors.signals import suspicion_score
+from alsofilter.training.trainer import label_margin
 
 
 def test_label_margin_by_hand():
@@ -138,7 +139,7 @@ def test_leaderboard_aggregates_seeds_sorts_by_auc_and_marks_ours():
 def test_decision_scores_match_scikit_learn_including_empty_cases():
     from sklearn.metrics import precision_recall_fscore_support
 
-    from alsofilter.metrics import decision_scores, detection_metrics
+    from alsofilter.detectors.metrics import decision_scores, detection_metrics
 
     rng = np.random.default_rng(0)
     cases = [(rng.random(50) < 0.3, rng.random(50) < p) for p in (0.0, 0.1, 0.5, 1.0)]

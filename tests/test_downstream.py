@@ -6,15 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alsofilter.cleaned_labels import (cleaned_labels, cleaned_labels_files, crossval_decision,
-                                       parse_detector, read_cleaned_labels, reference_decision,
-                                       run_decision, training_set)
+from alsofilter.detectors.decisions import (cleaned_labels, crossval_decision, parse_detector, read_cleaned_labels,
+                                            reference_decision, run_decision, training_set)
 from alsofilter.config import ConfigError, check_config, downstream_settings, leaderboard_detectors
 from alsofilter.data import load_digits_dataset
-from alsofilter.downstream import aggregate, downstream_files, markdown, variant_row
-from alsofilter.noise import make_noisy_labels, write_noise_table
-from alsofilter.retrain import retrain_job
-from alsofilter.train_job import run_training_job
+from alsofilter.reporting.downstream import aggregate, markdown, variant_row
+from alsofilter.data.noise import make_noisy_labels, write_noise_table
+from alsofilter.stages.downstream import cleaned_labels_files, downstream_files, retrain_job
+from alsofilter.training.job import run_training_job
 
 
 def _decision(n=200, seed=0):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from alsofilter.models import build_model, count_parameters
+from alsofilter.training.models import build_model, count_parameters
 
 
 @pytest.mark.parametrize("arch, millions", [("resnet18", 11.17), ("resnet34", 21.28)])

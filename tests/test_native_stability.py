@@ -14,15 +14,15 @@ import pytest
 import torch
 from torch import nn
 
-from alsofilter.models import PointwiseConv2d, build_model
+from alsofilter.training.models import PointwiseConv2d, build_model
 
 TRAIN = """
 import sys
 import torch
 from alsofilter.data import load_digits_dataset
-from alsofilter.noise import make_noisy_labels
-from alsofilter.training import Trainer, TrainConfig
-from alsofilter.watchdog import StallWatchdog
+from alsofilter.data.noise import make_noisy_labels
+from alsofilter.training.trainer import Trainer, TrainConfig
+from alsofilter.training.watchdog import StallWatchdog
 width, method, channels_last = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 torch.set_num_threads(1)
 data = load_digits_dataset()

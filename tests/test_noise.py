@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alsofilter import noise as N
+from alsofilter.data import noise as N
 from alsofilter.io import atomic_path, write_json_atomic, write_text_atomic
 
 

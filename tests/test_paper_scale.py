@@ -19,10 +19,12 @@ import pytest
 import yaml
 
 from alsofilter import data as D
-from alsofilter import noise as N
+from alsofilter.data import noise as N
 from alsofilter.config import check_config, expand_runs
-from alsofilter.paper import PAPER_AUC, comparison_markdown, comparison_table, reference_frame
-from alsofilter.pipeline import load_pipeline_dataset, make_noise_file, ranked_samples
+from alsofilter.reporting.paper import PAPER_AUC, comparison_markdown, comparison_table, reference_frame
+from alsofilter.data.loading import load_pipeline_dataset
+from alsofilter.detectors.ranking import ranked_samples
+from alsofilter.stages.noise import make_noise_file
 from conftest import CIFAR10_CLASS_NAMES, write_cifar10_fixture, write_image_folder_fixture, write_npz_fixture
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from alsofilter import data as D
-from alsofilter.prepare_data import check_subset, prepare_dataset, source_fingerprint
-from alsofilter.settings import PI_LR_STEP_PRODUCT, TrainConfig, resolve_pi_lr
+from alsofilter.data.fingerprint import source_fingerprint
+from alsofilter.data.subset import check_subset
+from alsofilter.stages.prepare_data import prepare_dataset
+from alsofilter.config.settings import PI_LR_STEP_PRODUCT, TrainConfig, resolve_pi_lr
 from conftest import write_image_folder_fixture
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -134,7 +136,7 @@ def test_prepared_roundtrip_is_memory_mapped(tmp_path):
     assert meta["source_sizes"] == {"train": 30, "test": 12} and meta["format"] == "image_folder"
     assert meta["source_fingerprint"] == source_fingerprint("image_folder", str(root))
     # loading through the pipeline's entry point, and its metadata without decoding
-    from alsofilter.pipeline import load_pipeline_dataset
+    from alsofilter.data.loading import load_pipeline_dataset
 
     again = load_pipeline_dataset("mine", None, {"format": "prepared", "path": str(out)})
     assert np.array_equal(again.x_test, ds.x_test)
@@ -190,7 +192,7 @@ def test_pi_lr_auto_keeps_the_authors_step_product():
 
 
 def test_trainer_resolves_pi_lr_auto():
-    from alsofilter.training import Trainer
+    from alsofilter.training.trainer import Trainer
 
     ds = D.load_digits_dataset()
     sub = D.subset_dataset(ds, train=300, test=50, seed=0)
@@ -280,7 +282,7 @@ def test_e2e_image_folder_with_test_split(tmp_path):
 
 
 def test_pi_statistics_known_values():
-    from alsofilter.pi_lr_study import pi_statistics
+    from benchmarks.pi_lr_study import pi_statistics
 
     uniform = pi_statistics(np.full(100, 0.01))
     assert uniform["pi_spread"] == pytest.approx(0.0, abs=1e-12) and uniform["pi_ess"] == pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""The suspects gallery (alsofilter.suspects): figure grid and self-contained HTML page of a run's
+"""The suspects gallery (alsofilter.reporting.suspects): figure grid and self-contained HTML page of a run's
 most suspicious training images, on small real prepared datasets and ranked lists."""
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from PIL import Image
 
 from alsofilter.config import ConfigError, check_config, suspects_top_n
 from alsofilter.data import ImageDataset, channel_stats, write_prepared
-from alsofilter.pipeline import RANKED_COLUMNS
-from alsofilter.suspects import (CLEAN_COLOR, FLIPPED_COLOR, check_images, check_top_n, plot_suspects,
-                                 read_ranked, suspect_tiles, suspects_files, tile_image, tile_scale)
+from alsofilter.detectors.ranking import RANKED_COLUMNS
+from alsofilter.reporting.suspects import (CLEAN_COLOR, FLIPPED_COLOR, check_images, check_top_n, plot_suspects,
+                                           read_ranked, suspect_tiles, tile_image, tile_scale)
+from alsofilter.stages.suspects import suspects_files
 
 ROOT = Path(__file__).resolve().parents[1]
 # names a page must escape: markup characters, ampersands, both kinds of quotes

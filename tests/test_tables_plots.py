@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alsofilter import plots, tables
-from alsofilter.tables import RUN_KEYS
+from alsofilter.reporting import plots, tables
+from alsofilter.reporting.tables import RUN_KEYS
 
 E, N = 5, 300
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -203,14 +203,14 @@ def _check_panels(panels):
 
 
 def test_bmm_fit_panels_with_stub_modules(runs, tmp_path, monkeypatch):
-    """Independent of alsofilter.signals / alsofilter.bmm: stub them with the documented formulas."""
-    sig = types.ModuleType("alsofilter.signals")
+    """Independent of alsofilter.detectors.signals / alsofilter.detectors.bmm: stub them with the documented formulas."""
+    sig = types.ModuleType("alsofilter.detectors.signals")
     sig.suspicion_score = lambda name, rec: (np.asarray(rec["loss"]) if name == "loss"
                                              else -np.log(rec["weight"].shape[1] * np.asarray(rec["weight"])))
-    bmm = types.ModuleType("alsofilter.bmm")
+    bmm = types.ModuleType("alsofilter.detectors.bmm")
     bmm.apply_normalisation = lambda v, lo, hi, clip=1e-3: np.clip((v - lo) / (hi - lo), clip, 1 - clip)
-    monkeypatch.setitem(sys.modules, "alsofilter.signals", sig)
-    monkeypatch.setitem(sys.modules, "alsofilter.bmm", bmm)
+    monkeypatch.setitem(sys.modules, "alsofilter.detectors.signals", sig)
+    monkeypatch.setitem(sys.modules, "alsofilter.detectors.bmm", bmm)
     panels = plots.bmm_fit_panels(runs)
     _check_panels(panels)
     paths = [tmp_path / "out" / "bmm.png", tmp_path / "out" / "bmm.pdf"]
@@ -219,6 +219,6 @@ def test_bmm_fit_panels_with_stub_modules(runs, tmp_path, monkeypatch):
 
 
 def test_bmm_fit_panels(runs, tmp_path):
-    pytest.importorskip("alsofilter.signals")
-    pytest.importorskip("alsofilter.bmm")
+    pytest.importorskip("alsofilter.detectors.signals")
+    pytest.importorskip("alsofilter.detectors.bmm")
     _check_panels(plots.bmm_fit_panels(runs))

@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alsofilter.augment import Normalize, random_crop, random_flip
+from alsofilter.training.augment import Normalize, random_crop, random_flip
 from alsofilter.data import load_digits_dataset
-from alsofilter.noise import make_noisy_labels, write_noise_table
-from alsofilter.training import DivergenceError, Trainer, TrainConfig, batches, record_to_arrays
+from alsofilter.data.noise import make_noisy_labels, write_noise_table
+from alsofilter.training.trainer import DivergenceError, Trainer, TrainConfig, batches, record_to_arrays
 
 TINY = dict(width=4, epochs=2, batch_size=128, crop_padding=1, flip=True, device="cpu", seed=5, pi_lr=3e-3)
 
@@ -160,7 +160,7 @@ def test_random_flip_and_normalize():
 JOB = """
 import sys, logging
 logging.basicConfig(level=logging.INFO)
-from alsofilter.train_job import run_training_job
+from alsofilter.training.job import run_training_job
 out = sys.argv[1]
 run_training_job(out + "/noise.csv", {settings!r}, out + "/signals.npz", out + "/history.csv",
                  out + "/provenance.json", dataset="digits", checkpoint=out + "/ckpt/checkpoint.pt",
@@ -260,9 +260,9 @@ def test_fast_path_bf16_channels_last_agrees_with_fp32(digits, labels):
 
 HANGING_JOB = """
 import sys, threading, logging
-from alsofilter import training
-from alsofilter.pipeline import setup_logging
-from alsofilter.train_job import run_training_job
+from alsofilter.training import trainer as training
+from alsofilter.logs import setup_logging
+from alsofilter.training.job import run_training_job
 out = sys.argv[1]
 setup_logging(out + "/train.log")
 calls = 0

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from alsofilter.watchdog import STALL_EXIT_CODE, StallWatchdog
+from alsofilter.training.watchdog import STALL_EXIT_CODE, StallWatchdog
 
 STALLING = """
 import time, threading
-from alsofilter.watchdog import StallWatchdog
+from alsofilter.training.watchdog import StallWatchdog
 state = {{"n": 0}}
 
 def busy_then_stuck():

@@ -5,16 +5,16 @@ import re
 import sys
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 _SRC = os.path.join(workflow.basedir, "src")
 # Make the package importable by the rules' scripts (pip path and conda envs alike).
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 sys.path.insert(0, _SRC)
 
+from alsofilter.data.fingerprint import source_fingerprint  # noqa: E402
 from alsofilter.data.prepared import FILES as PREPARED_FILE_NAMES  # noqa: E402
-from alsofilter.prepare_data import source_fingerprint  # noqa: E402
-from alsofilter.settings import relative_cost  # noqa: E402
+from alsofilter.config.settings import relative_cost  # noqa: E402
+from alsofilter.config import validate as validate_config  # noqa: E402
 from alsofilter.config import (  # noqa: E402
     ConfigError,
     check_config,
@@ -29,11 +29,13 @@ from alsofilter.config import (  # noqa: E402
     training_settings,
 )
 
-# 1. the JSON schema (types, allowed values, unknown keys); 2. what a schema cannot express
-# (names, cross-field rules, files, dataset sizes). Either names the key, the value and what is
-# allowed. Data files themselves are checked when a job reads them, so dry runs plan without them.
-validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+# 1. the JSON schema, the one source of every setting (alsofilter/config/config.schema.yaml: types,
+# ranges, allowed values, unknown keys), which also fills in the defaults -- the same jsonschema
+# validation as snakemake.utils.validate(set_default=True), with messages that name the key, the
+# value and what is allowed; 2. what a schema cannot express (names, cross-field rules, files,
+# dataset sizes). Data files themselves are checked when a job reads them, so dry runs plan without them.
 try:
+    config.update(validate_config(config))
     check_config(config)
 except ConfigError as _err:
     raise WorkflowError(f"invalid configuration: {_err}") from None
@@ -113,14 +115,14 @@ def crossval_outputs():
 
 
 def training_priority(settings, share=1.0):
-    """Snakemake priority of a training job: its relative compute (alsofilter.settings.relative_cost,
+    """Snakemake priority of a training job: its relative compute (alsofilter.config.settings.relative_cost,
     ``share`` of the training set), so that the longest jobs start first."""
     return int(round(1000 * share * relative_cost(settings)))
 
 
 def uses_gpu():
     """1 when training runs on CUDA: device cuda*, or auto on a machine with an NVIDIA driver."""
-    device = config.get("device", "auto")
+    device = config["device"]
     if device.startswith("cuda"):
         return 1
     if device == "auto":
@@ -145,7 +147,7 @@ def prepared_input(wc):
 
 
 def prepared_options(wc):
-    """How a job loads the prepared dataset (alsofilter.pipeline.load_pipeline_dataset)."""
+    """How a job loads the prepared dataset (alsofilter.data.loading.load_pipeline_dataset)."""
     return {"format": "prepared", "path": PREPARED_DIR.format(dataset=wc.dataset)}
 
 
@@ -157,12 +159,12 @@ _FINGERPRINTS = {}
 
 
 def dataset_fingerprint(dataset):
-    """The source's fingerprint (alsofilter.prepare_data.source_fingerprint), once per snakemake call."""
+    """The source's fingerprint (alsofilter.data.fingerprint.source_fingerprint), once per snakemake call."""
     if dataset not in _FINGERPRINTS:
         spec = dict(dataset_spec(config, dataset))
         fmt, path = spec.pop("format"), spec.pop("path", None)
         spec.pop("download", None)
-        _FINGERPRINTS[dataset] = source_fingerprint(fmt, path, config.get("data_dir"), spec)
+        _FINGERPRINTS[dataset] = source_fingerprint(fmt, path, config["data_dir"], spec)
     return _FINGERPRINTS[dataset]
 
 
@@ -227,7 +229,7 @@ def suspects_outputs():
     return figures + run_paths("suspects.html")
 
 
-# Downstream: retraining on each detector's cleaned labels (alsofilter.cleaned_labels, .retrain,
+# Downstream: retraining on each detector's cleaned labels (alsofilter.detectors.decisions, alsofilter.stages.downstream,
 # .downstream). Per (scenario, seed): the references (no filtering, oracle) and every listed
 # detector in every mode. "No filtering" is the AdamW baseline run itself (same labels, recipe
 # and seed; tests/test_downstream.py checks that a retraining reproduces it exactly), so it is

@@ -1,5 +1,5 @@
 # Detectors that need cross-validated training of their own: confident learning (cleanlab) on
-# out-of-sample probabilities (alsofilter.crossval). Folds: stratified on the given labels, seeded
+# out-of-sample probabilities (alsofilter.detectors.confident_learning). Folds: stratified on the given labels, seeded
 # with the run's seed; the same folds for the network and the pixel classifier.
 # Paths: CV_DIR, CV_PIXELS_DIR, CV_SCENARIO (common.smk).
 
@@ -19,17 +19,17 @@ rule crossval_fold:
     params:
         settings=lambda wc: adamw_baseline_settings(wc),
         folds=CV_FOLDS,
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         dataset_options=prepared_options,
         checkpoint=f"{RESULTS}/checkpoints/crossval/{CV_SCENARIO}/fold{{fold}}.pt",
-        checkpoint_every=config.get("checkpoint_every", 1),
+        checkpoint_every=config["checkpoint_every"],
         stall_timeout=config["stall_timeout"],
         name=f"crossval/{CV_SCENARIO}/fold{{fold}}",
     log:
         f"{LOGS}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.log",
     benchmark:
         f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.tsv"
-    threads: config.get("threads", 1)
+    threads: config["threads"]
     priority: lambda wc: training_priority(adamw_baseline_settings(wc), (CV_FOLDS - 1) / CV_FOLDS)
     resources:
         gpu=uses_gpu(),
@@ -73,7 +73,7 @@ rule crossval_cleanlab_pixels:
         metrics=f"{CV_PIXELS_DIR}/cleanlab_pixels/metrics.csv",
     params:
         folds=CV_FOLDS,
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         dataset_options=prepared_options,
     log:
         f"{LOGS}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.log",

@@ -1,7 +1,7 @@
 # Does filtering help? Each detector's last-epoch decision cleans the training set (drop or
-# relabel the flagged samples: alsofilter.cleaned_labels), the AdamW baseline's recipe is trained
-# from scratch on it (alsofilter.retrain), and the clean test accuracies are compared with no
-# filtering and the oracle (alsofilter.downstream). Paths: DOWN_DIR, downstream_items (common.smk).
+# relabel the flagged samples: alsofilter.detectors.decisions), the AdamW baseline's recipe is trained
+# from scratch on it (alsofilter.stages.downstream), and the clean test accuracies are compared with no
+# filtering and the oracle (alsofilter.reporting.downstream). Paths: DOWN_DIR, downstream_items (common.smk).
 
 
 rule cleaned_labels:
@@ -18,7 +18,7 @@ rule cleaned_labels:
         variants=downstream_variants(),
         methods=downstream_run_methods(),
         crossval=downstream_crossval_files,
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         dataset_options=prepared_options,
     log:
         f"{LOGS}/cleaned_labels/{CV_SCENARIO}.log",
@@ -47,17 +47,17 @@ rule retrain:
         provenance=f"{DOWN_DIR}/provenance.json",
     params:
         settings=lambda wc: adamw_baseline_settings(wc),
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         dataset_options=prepared_options,
         checkpoint=f"{RESULTS}/checkpoints/downstream/{CV_SCENARIO}/{{detector}}/{{mode}}.pt",
-        checkpoint_every=config.get("checkpoint_every", 1),
+        checkpoint_every=config["checkpoint_every"],
         stall_timeout=config["stall_timeout"],
         name=f"downstream/{CV_SCENARIO}/{{detector}}/{{mode}}",
     log:
         f"{LOGS}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.log",
     benchmark:
         f"{BENCH}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.tsv"
-    threads: config.get("threads", 1)
+    threads: config["threads"]
     priority: lambda wc: training_priority(adamw_baseline_settings(wc))
     resources:
         gpu=uses_gpu(),

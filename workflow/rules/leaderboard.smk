@@ -1,5 +1,5 @@
 # The leaderboard: every detector (in-run signals with BMM and GMM decisions, cleanlab on
-# cross-validated probabilities) on the same noise files, with its cost (alsofilter.leaderboard).
+# cross-validated probabilities) on the same noise files, with its cost (alsofilter.reporting.leaderboard).
 
 
 rule leaderboard:

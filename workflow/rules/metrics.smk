@@ -32,9 +32,9 @@ rule rank_samples:
         cleaned=f"{RUN_DIR}/cleaned_labels.csv",
     params:
         cleaned_mode=DOWNSTREAM_MODES[0],
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         dataset_options=prepared_options,
-        bmm=config.get("bmm", {}),
+        bmm=config["bmm"],
     log:
         f"{LOGS}/rank_samples/{RUN_PATTERN}.log",
     benchmark:

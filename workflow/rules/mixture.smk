@@ -6,7 +6,7 @@ rule fit_mixture:
         mixture=f"{RUN_DIR}/mixture.npz",
     params:
         signals=config["signals"],
-        bmm=config.get("bmm", {}),
+        bmm=config["bmm"],
     log:
         f"{LOGS}/mixture/{RUN_PATTERN}.log",
     benchmark:

@@ -7,7 +7,7 @@ rule make_noise:
         csv=f"{NOISE_PATTERN}.csv",
         json=f"{NOISE_PATTERN}.json",
     params:
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         noise_options=lambda wc: noise_spec(config, wc.dataset),
         dataset_options=prepared_options,
     log:

@@ -7,7 +7,7 @@ rule prepare_data:
         [f"{PREPARED_DIR}/{name}" for name in PREPARED_FILES],
     params:
         out_dir=PREPARED_DIR,
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         dataset_options=lambda wc: dataset_options(wc.dataset),
         subset=lambda wc: dataset_subset(wc.dataset),
         fingerprint=lambda wc: dataset_fingerprint(wc.dataset),

@@ -9,11 +9,11 @@ rule train:
         provenance=f"{RUN_DIR}/provenance.json",
     params:
         settings=lambda wc: training_settings(config, run_from_wildcards(wc)),
-        data_dir=config.get("data_dir"),
+        data_dir=config["data_dir"],
         dataset_options=prepared_options,
         # not an output: survives a killed job, so a rerun resumes from it
         checkpoint=f"{RESULTS}/checkpoints/{RUN_PATTERN}/checkpoint.pt",
-        checkpoint_every=config.get("checkpoint_every", 1),
+        checkpoint_every=config["checkpoint_every"],
         # seconds without a finished batch before the job dumps its stacks and fails (0: off)
         stall_timeout=config["stall_timeout"],   # schema default: 900
         name=RUN_PATTERN,
@@ -21,7 +21,7 @@ rule train:
         f"{LOGS}/train/{RUN_PATTERN}.log",
     benchmark:
         f"{BENCH}/train/{RUN_PATTERN}.tsv"
-    threads: config.get("threads", 1)
+    threads: config["threads"]
     # longest runs first (ResNet-34, ALSO): shortens the whole experiment when jobs outnumber cores
     priority: lambda wc: training_priority(training_settings(config, run_from_wildcards(wc)))
     resources:

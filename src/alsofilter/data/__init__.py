@@ -24,15 +24,15 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from .cifar import (CIFAR10_DIRNAME, CIFAR10_MD5, CIFAR100_DIRNAME, CIFAR100_MD5, CIFAR_TRAIN_SIZE,
+from alsofilter.data.cifar import (CIFAR10_DIRNAME, CIFAR10_MD5, CIFAR100_DIRNAME, CIFAR100_MD5, CIFAR_TRAIN_SIZE,
                     CIFAR_URL, RestrictedUnpickler, _meta_names, _resolve_data_dir, cifar_files_present,
                     download_cifar, load_cifar10, load_cifar100, safe_load_pickle)
-from .container import ImageDataset, channel_stats
-from .digits import DIGITS_SIZE, digits_train_size, load_digits_dataset
-from .image_folder import IMAGE_EXTENSIONS, image_folder_entries, image_folder_layout, load_image_folder
-from .npz import _string_list, load_npz, npz_train_size
-from .prepared import load_prepared, prepared_metadata, write_prepared
-from .subset import stratified_split, stratified_subset, subset_dataset
+from alsofilter.data.container import ImageDataset, channel_stats
+from alsofilter.data.digits import DIGITS_SIZE, digits_train_size, load_digits_dataset
+from alsofilter.data.image_folder import IMAGE_EXTENSIONS, image_folder_entries, image_folder_layout, load_image_folder
+from alsofilter.data.npz import _string_list, load_npz, npz_train_size
+from alsofilter.data.prepared import load_prepared, prepared_metadata, write_prepared
+from alsofilter.data.subset import stratified_split, stratified_subset, subset_dataset
 
 __all__ = [
     "ImageDataset", "DATASETS", "FORMATS", "CIFAR10_MD5", "CIFAR100_MD5", "CIFAR_URL", "CIFAR_TRAIN_SIZE",

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset, _make_dataset
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 CIFAR10_DIRNAME = "cifar-10-batches-py"
@@ -293,3 +293,11 @@ def download_cifar(data_dir, kind: str) -> pathlib.Path:
     if not cifar_files_present(data_dir, kind):
         raise FileNotFoundError(f"{kind}: torchvision finished but the files are not under {data_dir}")
     return data_dir
+
+
+def check_cifar10_classes(class_names, source) -> None:
+    """The dataset called ``cifar10`` read from another format must have CIFAR-10's classes, so
+    that its labels, the standard asymmetric mapping and the paper's numbers mean what they say."""
+    if list(class_names) != list(CIFAR10_CLASSES):
+        raise ValueError(f"dataset 'cifar10' from {source}: its classes are {list(class_names)}, CIFAR-10's are "
+                         f"{list(CIFAR10_CLASSES)}; name your own data something else than cifar10")

@@ -7,8 +7,8 @@ import pathlib
 
 import numpy as np
 
-from .container import ImageDataset, _make_dataset
-from .subset import stratified_split
+from alsofilter.data.container import ImageDataset, _make_dataset
+from alsofilter.data.subset import stratified_split
 
 DIGITS_SIZE = 1797
 

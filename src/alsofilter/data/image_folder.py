@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from .container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset, _make_dataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 SPLITS = ("train", "test")

@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 
-from .container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset, _make_dataset
 
 
 def _to_nchw(x: np.ndarray, key: str, path: pathlib.Path) -> np.ndarray:

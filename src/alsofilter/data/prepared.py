@@ -19,7 +19,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .container import ImageDataset
+from alsofilter.data.container import ImageDataset
+from alsofilter.io import atomic_path, write_json_atomic
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test", "source_index", "test_source_index")
 META_FILE = "dataset.json"
@@ -31,8 +32,6 @@ VERSION = 1
 def write_prepared(data: ImageDataset, folder, info: Mapping[str, Any] | None = None) -> pathlib.Path:
     """Write ``data`` as a prepared folder (each file atomically, ``dataset.json`` last).
     ``info``: more entries for ``dataset.json`` (source, fingerprint, subset, ...)."""
-    from ..io import atomic_path, write_json_atomic
-
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n, m = data.num_train, data.num_test

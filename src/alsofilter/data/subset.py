@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Mapping
 
 import numpy as np
 
-from .container import ImageDataset, channel_stats
+from alsofilter.data.container import ImageDataset, channel_stats
 
 
 def _per_class_counts(counts: np.ndarray, total: int) -> np.ndarray:
@@ -77,3 +78,31 @@ def subset_dataset(data: ImageDataset, train: int | None = None, test: int | Non
                        test_source_index=source[idx],
                        test_file_names=None if data.test_file_names is None else [data.test_file_names[i] for i in idx])
     return dataclasses.replace(data, **changes)
+
+
+#: keys of a dataset's ``subset`` config section
+SUBSET_KEYS = ("train", "test", "seed")
+
+
+
+def check_subset(subset: Mapping[str, Any] | None, where: str = "subset") -> dict[str, Any] | None:
+    """The ``subset`` section normalised to ``{train, test, seed}`` (None: no subset); a clear
+    error naming the key for anything else."""
+    if subset is None:
+        return None
+    if not isinstance(subset, Mapping):
+        raise ValueError(f"config key {where!r}: {subset!r} must be a mapping with train, test and/or seed")
+    unknown = sorted(set(subset) - set(SUBSET_KEYS))
+    if unknown:
+        raise ValueError(f"config key {where!r}: unknown key(s) {unknown}; allowed: {list(SUBSET_KEYS)}")
+    out = {"train": subset.get("train"), "test": subset.get("test"), "seed": subset.get("seed", 0)}
+    for key in ("train", "test"):
+        value = out[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"config key '{where}.{key}': {value!r} must be a positive integer "
+                             "(the number of images to keep) or absent")
+    if isinstance(out["seed"], bool) or not isinstance(out["seed"], int) or out["seed"] < 0:
+        raise ValueError(f"config key '{where}.seed': {out['seed']!r} must be a non-negative integer")
+    if out["train"] is None and out["test"] is None:
+        raise ValueError(f"config key {where!r}: give train and/or test (the sizes to keep)")
+    return out

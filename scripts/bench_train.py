@@ -1,4 +1,0 @@
-"""Training-speed benchmark: project loop vs a plain DataLoader reference (see alsofilter.bench)."""
-from alsofilter.bench import main
-
-main()

@@ -1,0 +1,43 @@
+"""Display names: how tables, figures and galleries call methods, signals and detectors.
+
+The one table of names: the leaderboard's detector strings (``ALSO-min π + BMM``) are built from
+it and appear in ``leaderboard.csv``, so a change here changes that file's ``detector`` column.
+"""
+from __future__ import annotations
+
+METHOD_LABELS = {"adamw": "AdamW", "also-min": "ALSO-min", "also-max": "ALSO-max"}
+SIGNAL_LABELS = {"weight": "π", "loss": "loss", "loss_mean": "mean loss", "aum": "AUM"}
+#: cross-validated detectors; ``{k}`` is the number of folds
+CROSSVAL_LABELS = {"cleanlab_network": "cleanlab, network {k}-fold CV",
+                   "cleanlab_pixels": "cleanlab, pixel logistic regression {k}-fold CV"}
+REFERENCE_LABELS = {"none": "no filtering", "oracle": "oracle (true labels)"}
+
+
+def method_label(method: str) -> str:
+    """``also-min`` → ``ALSO-min`` (unknown names as given)."""
+    return METHOD_LABELS.get(method, method)
+
+
+def signal_label(signal: str) -> str:
+    """``weight`` → ``π`` (unknown names as given)."""
+    return SIGNAL_LABELS.get(signal, signal)
+
+
+def score_label(method: str, signal: str) -> str:
+    """A training run's suspicion score: ``ALSO-min π``."""
+    return f"{method_label(method)} {signal_label(signal)}"
+
+
+def detector_label(method: str, signal: str, decision: str) -> str:
+    """A score with its mixture decision: ``ALSO-min π + BMM``."""
+    return f"{score_label(method, signal)} + {decision.upper()}"
+
+
+def crossval_label(detector: str, folds: int | None = None) -> str:
+    """``cleanlab, network 5-fold CV``; without ``folds``: ``cleanlab, network``."""
+    label = CROSSVAL_LABELS[detector]
+    return label.replace(" {k}-fold CV", "") if folds is None else label.format(k=folds)
+
+
+#: the paper's method, marked in every output
+OURS = detector_label("also-min", "weight", "bmm")

@@ -1,0 +1,234 @@
+"""ALSO: adaptive loss scaling optimizer, with the noisy-label paper's ``min`` variant (SPEC §2).
+
+The problem solved is
+
+    opt_{π ∈ simplex} min_θ  Σ_i π_i f_i(θ) + τ/2 ||θ||² − τ KL[π || π̂]
+
+with ``opt = max`` for original ALSO (``direction="max"``: hard samples get *larger* weights) and
+``opt = min`` for the noisy-label method (``direction="min"``: hard, mostly mislabeled samples get
+*smaller* weights and stop driving the network).
+
+One mini-batch step on dataset indices ``B`` (``N`` samples in all):
+
+* loss scale ``s = N / |B|``; scaled per-sample losses ``ℓ_i = s · CE_i``;
+* θ: Adam on the gradient of ``Σ_{i∈B} π_i ℓ_i`` with L2 weight decay added to the gradient
+  (``torch.optim.Adam(weight_decay=...)``, not decoupled);
+* π: gradient ``g_i = ±ℓ_i`` on ``B`` (``+`` for ``min``, ``−`` for ``max``), 0 elsewhere; the mirror
+  step with a KL pull to the prior, applied to all N entries::
+
+      log π_new = (log(π + eps) + λη log π̂ − η g) / (1 + λη) / T,   π_new = softmax(log π_new)
+
+  with ``η = pi_lr``, ``λ = pi_decay``, ``T = temperature``.
+
+Modes (how θ and π move together):
+
+* ``extragrad`` (default, the authors' choice): a half step from (θ, π) with this batch's gradients
+  gives (θ½, π½) (first Adam state); gradients at (θ½, π½[B]) on the same batch then move θ from
+  the *old* θ (second Adam state) and π from the *old* π. Two forward/backward passes per batch.
+* ``optimistic``: like extragrad, but the half step reuses the previous batch's gradients, so only
+  one forward/backward pass per batch.
+* ``descent-ascent``: one simultaneous step from the gradients at (θ, π).
+
+π lives on the same device as the model parameters and is indexed by dataset indices.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+
+from alsofilter.config.settings import ALSO_MODES as MODES
+
+DIRECTIONS = ("min", "max")
+
+
+def fused_adam(params) -> bool | None:
+    """``fused=True`` for Adam/AdamW when every parameter is a float tensor on the CPU or CUDA
+    (one kernel per step instead of a loop over the parameters: about 15 % less time per training
+    step of the demo's network on the CPU; BENCHMARKS.md), else None (torch's default)."""
+    params = list(params)
+    ok = params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return True if ok else None
+
+
+def mirror_step(pi: torch.Tensor, grad: torch.Tensor, lr: float, decay: float,
+                log_prior: torch.Tensor, eps: float = 1e-20, temperature: float = 1.0) -> torch.Tensor:
+    """One KL-regularised mirror step on the simplex (SPEC §2).
+
+    Parameters
+    ----------
+    pi : (N,) tensor, current weights (a probability vector).
+    grad : (N,) tensor, gradient with respect to π (zero outside the batch).
+    lr : η, the π learning rate.
+    decay : λ, strength of the pull towards the prior.
+    log_prior : (N,) tensor, ``log π̂``.
+
+    Returns the new (N,) probability vector.
+    """
+    logits = (torch.log(pi + eps) + (decay * lr) * log_prior - lr * grad) / ((1.0 + decay * lr) * temperature)
+    return torch.softmax(logits, dim=0)
+
+
+class ALSO:
+    """ALSO optimizer over model parameters θ and per-sample weights π.
+
+    Parameters
+    ----------
+    params : iterable of model parameters (θ).
+    num_samples : N, the training-set size (length of π).
+    lr, betas, weight_decay : Adam settings for θ (L2 added to the gradient).
+    pi_lr : η for π.  pi_decay : λ, the KL pull to the prior.
+    direction : ``"min"`` (noisy-label method) or ``"max"`` (original ALSO).
+    mode : ``"extragrad"``, ``"optimistic"`` or ``"descent-ascent"``.
+    eps : added inside ``log(π + eps)``.  temperature : divides the new log-weights.
+    device : where π lives; defaults to the device of the first parameter.
+
+    Use :meth:`step` with the dataset indices of the batch and a closure that runs the forward
+    pass on that batch and returns the per-sample cross-entropy (shape ``(|B|,)``, unreduced), or a
+    tuple whose first element is that tensor (the rest, e.g. logits, is passed back to the caller).
+    """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], num_samples: int, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 1e-4,
+                 pi_lr: float = 1e-5, pi_decay: float = 0.1, direction: str = "min",
+                 mode: str = "extragrad", eps: float = 1e-20, temperature: float = 1.0,
+                 device: torch.device | str | None = None):
+        self.params = [p for p in params if p.requires_grad]
+        if not self.params:
+            raise ValueError("ALSO got no trainable parameters")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if int(num_samples) < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        for name, value in (("lr", lr), ("pi_lr", pi_lr), ("pi_decay", pi_decay), ("weight_decay", weight_decay)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.num_samples = int(num_samples)
+        self.pi_lr, self.pi_decay = float(pi_lr), float(pi_decay)
+        self.direction, self.mode = direction, mode
+        self.eps, self.temperature = float(eps), float(temperature)
+        device = torch.device(device) if device is not None else self.params[0].device
+        self.pi = torch.full((self.num_samples,), 1.0 / self.num_samples, device=device)
+        self.log_prior = torch.full_like(self.pi, -torch.log(torch.tensor(float(self.num_samples))).item())
+        # Adam state for the final step; extragrad/optimistic keep a second one for the half step.
+        fused = fused_adam(self.params)
+        self.adam = torch.optim.Adam(self.params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
+        self.adam_half = (torch.optim.Adam(self.params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
+                          if mode != "descent-ascent" else None)
+        # optimistic mode: the previous step's gradients (θ and the full-length π gradient)
+        self._prev_theta_grads: list[torch.Tensor] | None = None
+        self._prev_pi_grad: torch.Tensor | None = None
+        self._sign = 1.0 if direction == "min" else -1.0
+        self._theta_old: list[torch.Tensor] | None = None   # buffer for the θ the half step leaves
+
+    # ------------------------------------------------------------------ helpers
+    def _pass(self, closure: Callable, pi_batch: torch.Tensor, scale: float):
+        """Forward + backward of ``Σ π_B ℓ_B``; returns (closure output, scaled losses ℓ_B detached)."""
+        for p in self.params:
+            p.grad = None
+        out = closure()
+        ce = out[0] if isinstance(out, tuple) else out
+        if ce.dim() != 1 or ce.shape[0] != pi_batch.shape[0]:
+            raise ValueError(f"closure must return per-sample losses of shape ({pi_batch.shape[0]},), "
+                             f"got {tuple(ce.shape)}")
+        scaled = ce * scale
+        (pi_batch.detach() * scaled).sum().backward()
+        return out, scaled.detach()
+
+    def _pi_grad(self, indices: torch.Tensor, scaled: torch.Tensor) -> torch.Tensor:
+        grad = torch.zeros_like(self.pi)
+        grad.index_copy_(0, indices, self._sign * scaled.to(grad.dtype))
+        return grad
+
+    def _mirror(self, pi: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        return mirror_step(pi, grad, self.pi_lr, self.pi_decay, self.log_prior, self.eps, self.temperature)
+
+    # ------------------------------------------------------------------ step
+    def step(self, indices: torch.Tensor, closure: Callable):
+        """One ALSO step on the batch with dataset ``indices`` (LongTensor on π's device).
+
+        Returns the output of the first closure call (the forward at the current θ), detached
+        where it is a tensor.
+        """
+        indices = indices.to(self.pi.device)
+        scale = self.num_samples / indices.shape[0]
+        if self.mode == "descent-ascent":
+            out, scaled = self._pass(closure, self.pi[indices], scale)
+            self.adam.step()
+            self.pi = self._mirror(self.pi, self._pi_grad(indices, scaled))
+            return _detach(out)
+
+        if self._theta_old is None:
+            self._theta_old = [torch.empty_like(p) for p in self.params]
+        with torch.no_grad():
+            torch._foreach_copy_(self._theta_old, [p.detach() for p in self.params])
+        pi_old = self.pi
+        first_out = None
+        if self.mode == "extragrad":
+            first_out, scaled = self._pass(closure, pi_old[indices], scale)
+            pi_half = self._mirror(pi_old, self._pi_grad(indices, scaled))
+            self.adam_half.step()                                    # θ -> θ½
+        else:  # optimistic: half step with the previous batch's gradients
+            if self._prev_theta_grads is not None:
+                for p, g in zip(self.params, self._prev_theta_grads):
+                    p.grad = g
+                self.adam_half.step()
+                pi_half = self._mirror(pi_old, self._prev_pi_grad)
+            else:
+                pi_half = pi_old
+        # gradients at (θ½, π½[B]) on the same batch
+        out, scaled = self._pass(closure, pi_half[indices], scale)
+        if first_out is None:
+            first_out = out
+        if self.mode == "optimistic":
+            self._prev_theta_grads = [p.grad.detach().clone() for p in self.params]
+            self._prev_pi_grad = self._pi_grad(indices, scaled)
+            pi_grad = self._prev_pi_grad
+        else:
+            pi_grad = self._pi_grad(indices, scaled)
+        with torch.no_grad():                                        # back to the old θ
+            torch._foreach_copy_([p.detach() for p in self.params], self._theta_old)
+        self.adam.step()                                             # θ_new from θ_old
+        self.pi = self._mirror(pi_old, pi_grad)                      # π_new from π_old
+        return _detach(first_out)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Everything needed to resume: π, both Adam states, optimistic's stored gradients."""
+        return {
+            "pi": self.pi.detach().clone(),
+            "adam": self.adam.state_dict(),
+            "adam_half": self.adam_half.state_dict() if self.adam_half is not None else None,
+            "prev_theta_grads": ([g.clone() for g in self._prev_theta_grads]
+                                 if self._prev_theta_grads is not None else None),
+            "prev_pi_grad": self._prev_pi_grad.clone() if self._prev_pi_grad is not None else None,
+            "settings": {"num_samples": self.num_samples, "direction": self.direction, "mode": self.mode,
+                         "pi_lr": self.pi_lr, "pi_decay": self.pi_decay, "eps": self.eps,
+                         "temperature": self.temperature},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        settings = state["settings"]
+        for key in ("num_samples", "direction", "mode"):
+            if settings[key] != getattr(self, key):
+                raise ValueError(f"ALSO state was saved with {key}={settings[key]!r}, "
+                                 f"this optimizer has {key}={getattr(self, key)!r}")
+        self.pi = state["pi"].to(self.pi.device).clone()
+        self.adam.load_state_dict(state["adam"])
+        if self.adam_half is not None and state["adam_half"] is not None:
+            self.adam_half.load_state_dict(state["adam_half"])
+        prev = state.get("prev_theta_grads")
+        self._prev_theta_grads = ([g.to(p.device).clone() for g, p in zip(prev, self.params)]
+                                  if prev is not None else None)
+        prev_pi = state.get("prev_pi_grad")
+        self._prev_pi_grad = prev_pi.to(self.pi.device).clone() if prev_pi is not None else None
+
+
+def _detach(out):
+    if isinstance(out, tuple):
+        return tuple(o.detach() if torch.is_tensor(o) else o for o in out)
+    return out.detach()

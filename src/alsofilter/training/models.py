@@ -1,0 +1,127 @@
+"""ResNet-18/34, CIFAR variant (SPEC §6), in plain torch (no torchvision).
+
+CIFAR variant: a 3x3 stride-1 stem, no max-pool, four stages of BasicBlocks with
+widths ``w, 2w, 4w, 8w`` (``w = 64`` in the paper), strides 1-2-2-2, global average
+pooling and a linear classifier. ``width`` scales the whole network, so the demo can
+run the same family at a fraction of the cost.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from alsofilter.config.settings import ARCHS
+
+STAGE_BLOCKS = {
+    "resnet18": (2, 2, 2, 2),
+    "resnet34": (3, 4, 6, 3),
+}
+assert tuple(STAGE_BLOCKS) == ARCHS
+
+
+class PointwiseConv2d(nn.Conv2d):
+    """A 1x1 convolution (no bias) that runs as a matrix product on the CPU.
+
+    Same parameters and state_dict as ``nn.Conv2d(in, out, 1, stride, bias=False)``; on CUDA it
+    *is* that convolution. On the CPU it bypasses oneDNN: the backward-weights kernel of oneDNN's
+    1x1 convolution with stride > 1 ("reduce to unit stride" path) writes past its workspace when
+    the input channels are fewer than the kernel's channel block (8 on AVX2, 16 on AVX-512), which
+    corrupts the heap at small widths (torch 2.13.0+cpu, oneDNN 3.12; upstream:
+    uxlfoundation/oneDNN#6035, "1x1 convolution backward_weights writes past the rtus workspace").
+    A 1x1 convolution with stride s is a subsampling by s followed by a linear map of the
+    channels, which BLAS does just as fast, so the detour costs nothing measurable (BENCHMARKS.md).
+
+    Input ``(B, in, H, W)``, output ``(B, out, ceil(H/s), ceil(W/s))``, either memory format.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__(in_channels, out_channels, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return super().forward(x)
+        channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        sh, sw = self.stride
+        if (sh, sw) != (1, 1):
+            x = x[:, :, ::sh, ::sw]
+        weight = self.weight.view(self.out_channels, self.in_channels)
+        # (B, H, W, in) @ (in, out)^T -> (B, H, W, out), viewed back as (B, out, H, W)
+        out = F.linear(x.permute(0, 2, 3, 1), weight).permute(0, 3, 1, 2)
+        return out if channels_last else out.contiguous()   # keep the input's memory format
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                PointwiseConv2d(in_planes, planes, stride=stride),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """CIFAR-style ResNet.
+
+    Parameters
+    ----------
+    blocks : tuple of 4 ints
+        BasicBlocks per stage, e.g. ``(2, 2, 2, 2)`` for ResNet-18.
+    num_classes : int
+    in_channels : int
+        3 for RGB, 1 for grey-scale images.
+    width : int
+        Channels of the first stage; the paper's networks use 64.
+
+    Input ``(B, in_channels, H, W)`` float, output logits ``(B, num_classes)``.
+    """
+
+    def __init__(self, blocks, num_classes: int = 10, in_channels: int = 3, width: int = 64):
+        super().__init__()
+        if len(blocks) != 4:
+            raise ValueError(f"ResNet needs 4 stages, got blocks={blocks!r}")
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        layers = []
+        in_planes = width
+        for stage, n_blocks in enumerate(blocks):
+            planes = width * 2**stage
+            stride = 1 if stage == 0 else 2
+            for b in range(n_blocks):
+                layers.append(BasicBlock(in_planes, planes, stride if b == 0 else 1))
+                in_planes = planes
+        self.layers = nn.Sequential(*layers)
+        self.linear = nn.Linear(in_planes, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layers(out)
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+def build_model(arch: str, num_classes: int, in_channels: int = 3, width: int = 64) -> ResNet:
+    """Build a network by name: ``resnet18`` or ``resnet34``."""
+    if arch not in STAGE_BLOCKS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(STAGE_BLOCKS)}")
+    return ResNet(STAGE_BLOCKS[arch], num_classes=num_classes, in_channels=in_channels, width=width)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
