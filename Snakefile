@@ -26,6 +26,7 @@ if DOWNSTREAM_DETECTORS:  # config downstream.detectors; [] turns the stage off
 
 
 rule all:
+    default_target: True
     input:
         summary_outputs(),
         ranked_outputs(),
@@ -34,4 +35,3 @@ rule all:
         f"{RESULTS}/tables/leaderboard.md",
         f"{RESULTS}/figures/leaderboard.png",
         downstream_outputs(),
-    default_target: True

@@ -183,3 +183,96 @@ def test_bad_arguments_are_named():
     x, y, _ = _problem()
     with pytest.raises(ValueError, match="per-sample losses"):
         opt.step(torch.tensor([0, 1]), lambda: F.cross_entropy(model(x[:2]), y[:2]))
+
+
+# ------------------------------------------------------------------ the authors' update (issue 20)
+def _reference_also(model, x, y, batches, lr, wd, pi_lr, pi_decay, eps, adam_eps, l2_at,
+                    betas=(0.9, 0.999)):
+    """A plain per-parameter extragradient ALSO-min in float64: two Adam states written out by hand
+    (torch's formula), the L2 term of the main step at the old θ (``start``) or at θ½ (``half``)."""
+    params = [p.detach().clone() for p in model.parameters()]
+    n = x.shape[0]
+    pi = torch.full((n,), 1.0 / n, dtype=torch.float64)
+    log_prior = torch.full_like(pi, -math.log(n))
+    state = {k: [[torch.zeros_like(p), torch.zeros_like(p)] for p in params] for k in ("half", "main")}
+
+    def losses(theta, idx):
+        with torch.no_grad():
+            for p, t in zip(model.parameters(), theta):
+                p.copy_(t)
+        for p in model.parameters():
+            p.grad = None
+        ce = F.cross_entropy(model(x[idx]), y[idx], reduction="none") * (n / len(idx))
+        return ce
+
+    def grads(theta, idx, weights):
+        ce = losses(theta, idx)
+        (weights[idx] * ce).sum().backward()
+        return [p.grad.detach().clone() for p in model.parameters()], ce.detach()
+
+    def adam(theta, g, which, step):
+        out = []
+        for i, (t, gi) in enumerate(zip(theta, g)):
+            m, v = state[which][i]
+            m.mul_(betas[0]).add_(gi, alpha=1 - betas[0])
+            v.mul_(betas[1]).addcmul_(gi, gi, value=1 - betas[1])
+            bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
+            out.append(t - (lr / bc1) * m / (v.sqrt() / math.sqrt(bc2) + adam_eps))
+        return out
+
+    def mirror(p, idx, ce):
+        g = torch.zeros_like(p)
+        g[idx] = ce                                     # min: +ℓ
+        logits = (torch.log(p + eps) + pi_decay * pi_lr * log_prior - pi_lr * g) / (1 + pi_decay * pi_lr)
+        return torch.softmax(logits, dim=0)
+
+    for step, idx in enumerate(batches, start=1):
+        g1, ce1 = grads(params, idx, pi)
+        g1 = [g + wd * t for g, t in zip(g1, params)]                     # half step: L2 at θ
+        half = adam(params, g1, "half", step)
+        pi_half = mirror(pi, idx, ce1)
+        g2, ce2 = grads(half, idx, pi_half)
+        at = half if l2_at == "half" else params
+        g2 = [g + wd * t for g, t in zip(g2, at)]
+        params = adam(params, g2, "main", step)
+        pi = mirror(pi, idx, ce2)
+    return params, pi
+
+
+@pytest.mark.parametrize("adam_eps, l2_at", [(1e-20, "half"), (1e-8, "start"), (1e-8, "half")])
+def test_extragradient_equals_a_plain_reference_loop(adam_eps, l2_at):
+    torch.manual_seed(0)
+    x = torch.randn(24, 5, dtype=torch.float64)
+    y = torch.randint(0, 3, (24,))
+    model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3)).double()
+    reference_model = copy.deepcopy(model)
+    batches = [torch.tensor(b) for b in ([0, 3, 5, 7, 9, 11], [1, 2, 4, 6, 8, 10], [12, 15, 18, 21, 23, 13],
+                                         [14, 16, 17, 19, 20, 22], [0, 1, 2, 3, 4, 5])]
+    settings = dict(lr=3e-2, wd=5e-2, pi_lr=1e-3, pi_decay=0.1, eps=1e-20)
+    opt = ALSO(model.parameters(), 24, lr=settings["lr"], weight_decay=settings["wd"], pi_lr=settings["pi_lr"],
+               pi_decay=settings["pi_decay"], eps=settings["eps"], mode="extragrad", adam_eps=adam_eps, l2_at=l2_at)
+    opt.pi = torch.full((24,), 1.0 / 24, dtype=torch.float64)        # π in float64 too
+    opt.log_prior = torch.full((24,), -math.log(24), dtype=torch.float64)
+    for idx in batches:
+        opt.step(idx, lambda idx=idx: F.cross_entropy(model(x[idx]), y[idx], reduction="none"))
+    ref_params, ref_pi = _reference_also(reference_model, x, y, batches, settings["lr"], settings["wd"],
+                                         settings["pi_lr"], settings["pi_decay"], settings["eps"], adam_eps, l2_at)
+    for p, r in zip(model.parameters(), ref_params):
+        assert torch.allclose(p.detach(), r, rtol=0, atol=1e-12), (p.detach() - r).abs().max()
+    assert torch.allclose(opt.pi, ref_pi, rtol=0, atol=1e-12)
+
+
+def test_l2_at_makes_a_difference_and_is_checked():
+    torch.manual_seed(1)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    finals = {}
+    for l2_at in ("start", "half"):
+        torch.manual_seed(2)
+        model = torch.nn.Linear(4, 2)
+        opt = ALSO(model.parameters(), 16, lr=1e-2, weight_decay=0.5, l2_at=l2_at)
+        for _ in range(3):
+            opt.step(torch.arange(8), lambda: F.cross_entropy(model(x[:8]), y[:8], reduction="none"))
+        finals[l2_at] = model.weight.detach().clone()
+    assert not torch.allclose(finals["start"], finals["half"])
+    with pytest.raises(ValueError, match="l2_at"):
+        ALSO(torch.nn.Linear(2, 2).parameters(), 4, l2_at="end")

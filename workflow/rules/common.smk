@@ -8,7 +8,9 @@ from snakemake.exceptions import WorkflowError
 
 _SRC = os.path.join(workflow.basedir, "src")
 # Make the package importable by the rules' scripts (pip path and conda envs alike).
-os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+)
 sys.path.insert(0, _SRC)
 
 from alsofilter.data.fingerprint import source_fingerprint  # noqa: E402
@@ -70,7 +72,9 @@ wildcard_constraints:
 
 def run_paths(filename):
     """The file ``filename`` of every run's folder, in grid order."""
-    return [f"{RESULTS}/runs/{RUN_PATTERN.format(**r.wildcards())}/{filename}" for r in RUNS]
+    return [
+        f"{RESULTS}/runs/{RUN_PATTERN.format(**r.wildcards())}/{filename}" for r in RUNS
+    ]
 
 
 def run_keys():
@@ -79,12 +83,14 @@ def run_keys():
 
 def run_from_wildcards(wc):
     for r in RUNS:
-        if r.wildcards() == {k: wc[k] for k in ("dataset", "arch", "method", "noise", "rate", "seed")}:
+        if r.wildcards() == {
+            k: wc[k] for k in ("dataset", "arch", "method", "noise", "rate", "seed")
+        }:
             return r
     raise ValueError(f"no run in the config matches {dict(wc)}")
 
 
-SCENARIO_SEEDS = scenario_keys(RUNS)   # (dataset, arch, noise, rate, seed) in grid order
+SCENARIO_SEEDS = scenario_keys(RUNS)  # (dataset, arch, noise, rate, seed) in grid order
 
 
 def adamw_baseline_settings(wc):
@@ -92,7 +98,8 @@ def adamw_baseline_settings(wc):
     and downstream retraining jobs train with."""
     for r in RUNS:
         if {k: v for k, v in r.wildcards().items() if k != "method"} == {
-                k: wc[k] for k in ("dataset", "arch", "noise", "rate", "seed")}:
+            k: wc[k] for k in ("dataset", "arch", "noise", "rate", "seed")
+        }:
             return training_settings(config, dataclasses.replace(r, method="adamw"))
     raise ValueError(f"no run in the config matches {dict(wc)}")
 
@@ -109,8 +116,13 @@ def crossval_outputs():
     """Every (scenario, seed)'s cross-validated detector files (metrics tables), per detector."""
     out = {}
     for d in CV_DETECTORS:
-        pattern = f"{CV_PIXELS_DIR if d == 'cleanlab_pixels' else CV_DIR}/{d}/metrics.csv"
-        out[d] = [pattern.format(**{**s, "rate": format_rate(s["rate"])}) for s in SCENARIO_SEEDS]
+        pattern = (
+            f"{CV_PIXELS_DIR if d == 'cleanlab_pixels' else CV_DIR}/{d}/metrics.csv"
+        )
+        out[d] = [
+            pattern.format(**{**s, "rate": format_rate(s["rate"])})
+            for s in SCENARIO_SEEDS
+        ]
     return out
 
 
@@ -126,7 +138,9 @@ def uses_gpu():
     if device.startswith("cuda"):
         return 1
     if device == "auto":
-        return int(os.path.exists(os.path.join(os.sep, "proc", "driver", "nvidia", "version")))
+        return int(
+            os.path.exists(os.path.join(os.sep, "proc", "driver", "nvidia", "version"))
+        )
     return 0
 
 
@@ -176,8 +190,14 @@ def human_labels_input(wc):
     return []
 
 
-TABLES = ("summary.csv", "summary_by_seed.csv", "summary_by_seed.md", "summary_by_seed.tex",
-          "paper_comparison.csv", "paper_comparison.md")
+TABLES = (
+    "summary.csv",
+    "summary_by_seed.csv",
+    "summary_by_seed.md",
+    "summary_by_seed.tex",
+    "paper_comparison.csv",
+    "paper_comparison.md",
+)
 
 
 def summary_outputs():
@@ -194,7 +214,9 @@ FIGURES = ("auc_per_epoch", "bmm_fits", "memorization", "auc_vs_rate")
 
 
 def figure_outputs():
-    return [f"{RESULTS}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
+    return [
+        f"{RESULTS}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")
+    ]
 
 
 def leaderboard_crossval():
@@ -205,9 +227,16 @@ def leaderboard_crossval():
         for scen, metrics in zip(SCENARIO_SEEDS, paths):
             wc = {**scen, "rate": format_rate(scen["rate"])}
             if detector == "cleanlab_network":
-                bench = [f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{k}.tsv".format(**wc) for k in range(CV_FOLDS)]
+                bench = [
+                    f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{k}.tsv".format(**wc)
+                    for k in range(CV_FOLDS)
+                ]
             else:
-                bench = [f"{BENCH}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.tsv".format(**wc)]
+                bench = [
+                    f"{BENCH}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.tsv".format(
+                        **wc
+                    )
+                ]
             items.append((scen, metrics, bench))
         out[detector] = items
     return out
@@ -224,8 +253,11 @@ def leaderboard_inputs():
 def suspects_outputs():
     """Every run's gallery of its most suspicious training images: the figure (PNG, PDF) under
     figures/suspects/ and suspects.html in the run folder."""
-    figures = [f"{RESULTS}/figures/suspects/{RUN_PATTERN.format(**r.wildcards())}.{ext}"
-               for r in RUNS for ext in ("png", "pdf")]
+    figures = [
+        f"{RESULTS}/figures/suspects/{RUN_PATTERN.format(**r.wildcards())}.{ext}"
+        for r in RUNS
+        for ext in ("png", "pdf")
+    ]
     return figures + run_paths("suspects.html")
 
 
@@ -242,8 +274,11 @@ def downstream_variants():
     """The (detector, mode) pairs of every (scenario, seed); none only with drop (it flags nothing)."""
     if not DOWNSTREAM_DETECTORS:
         return []
-    return ([("none", "drop")] + [("oracle", m) for m in DOWNSTREAM_MODES]
-            + [(d, m) for d in DOWNSTREAM_DETECTORS for m in DOWNSTREAM_MODES])
+    return (
+        [("none", "drop")]
+        + [("oracle", m) for m in DOWNSTREAM_MODES]
+        + [(d, m) for d in DOWNSTREAM_DETECTORS for m in DOWNSTREAM_MODES]
+    )
 
 
 def scenario_wildcards(scen):
@@ -259,7 +294,11 @@ def downstream_source(scen, detector, mode):
     if detector == "none" and "adamw" in config["methods"]:
         return "run", scen
     if detector == "oracle" and mode == "relabel":
-        scen = next(s for s in SCENARIO_SEEDS if all(s[k] == scen[k] for k in ("dataset", "arch", "seed")))
+        scen = next(
+            s
+            for s in SCENARIO_SEEDS
+            if all(s[k] == scen[k] for k in ("dataset", "arch", "seed"))
+        )
     return "retrain", scen
 
 
@@ -269,24 +308,43 @@ def downstream_items():
     for scen in SCENARIO_SEEDS:
         wc = scenario_wildcards(scen)
         for detector, mode in downstream_variants():
-            cleaned = f"{DOWN_DIR}/cleaned_labels.csv".format(**wc, detector=detector, mode=mode)
+            cleaned = f"{DOWN_DIR}/cleaned_labels.csv".format(
+                **wc, detector=detector, mode=mode
+            )
             kind, source = downstream_source(scen, detector, mode)
             swc = scenario_wildcards(source)
             if kind == "run":
-                history = f"{RESULTS}/runs/{RUN_PATTERN}/history.csv".format(**swc, method="adamw")
+                history = f"{RESULTS}/runs/{RUN_PATTERN}/history.csv".format(
+                    **swc, method="adamw"
+                )
                 bench = f"{BENCH}/train/{RUN_PATTERN}.tsv".format(**swc, method="adamw")
             else:
-                history = f"{DOWN_DIR}/history.csv".format(**swc, detector=detector, mode=mode)
-                bench = f"{BENCH}/retrain/{CV_SCENARIO}/{detector}/{mode}.tsv".format(**swc)
-            items.append((scen, detector, mode, cleaned, history, f"{NOISE_PATTERN}.csv".format(**wc), [bench]))
+                history = f"{DOWN_DIR}/history.csv".format(
+                    **swc, detector=detector, mode=mode
+                )
+                bench = f"{BENCH}/retrain/{CV_SCENARIO}/{detector}/{mode}.tsv".format(
+                    **swc
+                )
+            items.append(
+                (
+                    scen,
+                    detector,
+                    mode,
+                    cleaned,
+                    history,
+                    f"{NOISE_PATTERN}.csv".format(**wc),
+                    [bench],
+                )
+            )
     return items
 
 
 def downstream_outputs():
     if not DOWNSTREAM_DETECTORS:
         return []
-    return ([f"{RESULTS}/tables/downstream.{ext}" for ext in ("csv", "md")]
-            + [f"{RESULTS}/figures/downstream.{ext}" for ext in ("png", "pdf")])
+    return [f"{RESULTS}/tables/downstream.{ext}" for ext in ("csv", "md")] + [
+        f"{RESULTS}/figures/downstream.{ext}" for ext in ("png", "pdf")
+    ]
 
 
 def downstream_run_methods():
@@ -296,10 +354,15 @@ def downstream_run_methods():
 
 def downstream_run_files(wc, kind):
     """The runs' signals.npz or mixture.npz that the listed detectors of this scenario read."""
-    return [f"{RESULTS}/runs/{RUN_PATTERN}/{kind}".format(**wc, method=m) for m in downstream_run_methods()]
+    return [
+        f"{RESULTS}/runs/{RUN_PATTERN}/{kind}".format(**wc, method=m)
+        for m in downstream_run_methods()
+    ]
 
 
 def downstream_crossval_files(wc):
-    paths = {"cleanlab_network": f"{CV_DIR}/cleanlab_network/detection.npz",
-             "cleanlab_pixels": f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz"}
+    paths = {
+        "cleanlab_network": f"{CV_DIR}/cleanlab_network/detection.npz",
+        "cleanlab_pixels": f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz",
+    }
     return {d: paths[d].format(**wc) for d in DOWNSTREAM_DETECTORS if d in paths}

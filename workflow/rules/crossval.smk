@@ -16,6 +16,18 @@ rule crossval_fold:
         signals=f"{CV_DIR}/fold{{fold}}/signals.npz",
         history=f"{CV_DIR}/fold{{fold}}/history.csv",
         provenance=f"{CV_DIR}/fold{{fold}}/provenance.json",
+    log:
+        f"{LOGS}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.log",
+    benchmark:
+        f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.tsv"
+    priority: lambda wc: training_priority(adamw_baseline_settings(wc), (CV_FOLDS - 1) / CV_FOLDS)
+    conda:
+        "../../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=uses_gpu(),
+        mem_mb=8000,
+        runtime=240,
     params:
         settings=lambda wc: adamw_baseline_settings(wc),
         folds=CV_FOLDS,
@@ -25,18 +37,6 @@ rule crossval_fold:
         checkpoint_every=config["checkpoint_every"],
         stall_timeout=config["stall_timeout"],
         name=f"crossval/{CV_SCENARIO}/fold{{fold}}",
-    log:
-        f"{LOGS}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.log",
-    benchmark:
-        f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.tsv"
-    threads: config["threads"]
-    priority: lambda wc: training_priority(adamw_baseline_settings(wc), (CV_FOLDS - 1) / CV_FOLDS)
-    resources:
-        gpu=uses_gpu(),
-        mem_mb=8000,
-        runtime=240,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../../scripts/crossval_fold.py"
 
@@ -45,7 +45,11 @@ rule crossval_cleanlab_network:
     """cleanlab (find_label_issues, label quality scores) on the K folds' out-of-sample probabilities."""
     input:
         noise=f"{NOISE_PATTERN}.csv",
-        folds=expand(f"{CV_DIR}/fold{{fold}}/predictions.npz", fold=range(CV_FOLDS), allow_missing=True),
+        folds=expand(
+            f"{CV_DIR}/fold{{fold}}/predictions.npz",
+            fold=range(CV_FOLDS),
+            allow_missing=True,
+        ),
     output:
         detection=f"{CV_DIR}/cleanlab_network/detection.npz",
         metrics=f"{CV_DIR}/cleanlab_network/metrics.csv",
@@ -53,12 +57,12 @@ rule crossval_cleanlab_network:
         f"{LOGS}/crossval_cleanlab_network/{CV_SCENARIO}.log",
     benchmark:
         f"{BENCH}/crossval_cleanlab_network/{CV_SCENARIO}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../../scripts/crossval_cleanlab_network.py"
 
@@ -71,19 +75,19 @@ rule crossval_cleanlab_pixels:
     output:
         detection=f"{CV_PIXELS_DIR}/cleanlab_pixels/detection.npz",
         metrics=f"{CV_PIXELS_DIR}/cleanlab_pixels/metrics.csv",
-    params:
-        folds=CV_FOLDS,
-        data_dir=config["data_dir"],
-        dataset_options=prepared_options,
     log:
         f"{LOGS}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.log",
     benchmark:
         f"{BENCH}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        folds=CV_FOLDS,
+        data_dir=config["data_dir"],
+        dataset_options=prepared_options,
     script:
         "../../scripts/crossval_cleanlab_pixels.py"

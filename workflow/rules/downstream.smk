@@ -13,23 +13,26 @@ rule cleaned_labels:
         mixtures=lambda wc: downstream_run_files(wc, "mixture.npz"),
         crossval=lambda wc: list(downstream_crossval_files(wc).values()),
     output:
-        cleaned=[f"{RESULTS}/downstream/{CV_SCENARIO}/{d}/{m}/cleaned_labels.csv" for d, m in downstream_variants()],
+        cleaned=[
+            f"{RESULTS}/downstream/{CV_SCENARIO}/{d}/{m}/cleaned_labels.csv"
+            for d, m in downstream_variants()
+        ],
+    log:
+        f"{LOGS}/cleaned_labels/{CV_SCENARIO}.log",
+    benchmark:
+        f"{BENCH}/cleaned_labels/{CV_SCENARIO}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         variants=downstream_variants(),
         methods=downstream_run_methods(),
         crossval=downstream_crossval_files,
         data_dir=config["data_dir"],
         dataset_options=prepared_options,
-    log:
-        f"{LOGS}/cleaned_labels/{CV_SCENARIO}.log",
-    benchmark:
-        f"{BENCH}/cleaned_labels/{CV_SCENARIO}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../../scripts/cleaned_labels.py"
 
@@ -45,6 +48,18 @@ rule retrain:
         signals=f"{DOWN_DIR}/signals.npz",
         history=f"{DOWN_DIR}/history.csv",
         provenance=f"{DOWN_DIR}/provenance.json",
+    log:
+        f"{LOGS}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.log",
+    benchmark:
+        f"{BENCH}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.tsv"
+    priority: lambda wc: training_priority(adamw_baseline_settings(wc))
+    conda:
+        "../../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=uses_gpu(),
+        mem_mb=8000,
+        runtime=240,
     params:
         settings=lambda wc: adamw_baseline_settings(wc),
         data_dir=config["data_dir"],
@@ -53,18 +68,6 @@ rule retrain:
         checkpoint_every=config["checkpoint_every"],
         stall_timeout=config["stall_timeout"],
         name=f"downstream/{CV_SCENARIO}/{{detector}}/{{mode}}",
-    log:
-        f"{LOGS}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.log",
-    benchmark:
-        f"{BENCH}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.tsv"
-    threads: config["threads"]
-    priority: lambda wc: training_priority(adamw_baseline_settings(wc))
-    resources:
-        gpu=uses_gpu(),
-        mem_mb=8000,
-        runtime=240,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../../scripts/retrain.py"
 
@@ -73,25 +76,35 @@ rule downstream:
     """Per scenario, detector and mode: kept fraction, correct kept labels, final and best clean
     test accuracy (mean ± std over seeds), gap to the oracle; and the figure."""
     input:
-        files=[f for item in downstream_items() for f in (item[3], item[4], item[5], *item[6])],
+        files=[
+            f
+            for item in downstream_items()
+            for f in (item[3], item[4], item[5], *item[6])
+        ],
     output:
-        csv=report(f"{RESULTS}/tables/downstream.csv", caption="../report/downstream_table.rst",
-                   category="Downstream"),
+        csv=report(
+            f"{RESULTS}/tables/downstream.csv",
+            caption="../report/downstream_table.rst",
+            category="Downstream",
+        ),
         md=f"{RESULTS}/tables/downstream.md",
-        png=report(f"{RESULTS}/figures/downstream.png", caption="../report/downstream.rst",
-                   category="Downstream"),
+        png=report(
+            f"{RESULTS}/figures/downstream.png",
+            caption="../report/downstream.rst",
+            category="Downstream",
+        ),
         pdf=f"{RESULTS}/figures/downstream.pdf",
-    params:
-        variants=downstream_items(),
     log:
         f"{LOGS}/downstream.log",
     benchmark:
         f"{BENCH}/downstream.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        variants=downstream_items(),
     script:
         "../../scripts/downstream.py"

@@ -6,28 +6,36 @@ rule leaderboard:
     """Per scenario: every detector's final ROC-AUC, AP, decision precision/recall/F1 and cost."""
     input:
         metrics=run_paths("metrics.csv"),
-        train_benchmarks=[f"{BENCH}/train/{RUN_PATTERN.format(**r.wildcards())}.tsv" for r in RUNS],
+        train_benchmarks=[
+            f"{BENCH}/train/{RUN_PATTERN.format(**r.wildcards())}.tsv" for r in RUNS
+        ],
         crossval=leaderboard_inputs(),
     output:
-        csv=report(f"{RESULTS}/tables/leaderboard.csv", caption="../report/leaderboard_table.rst",
-                   category="Leaderboard"),
+        csv=report(
+            f"{RESULTS}/tables/leaderboard.csv",
+            caption="../report/leaderboard_table.rst",
+            category="Leaderboard",
+        ),
         md=f"{RESULTS}/tables/leaderboard.md",
-        png=report(f"{RESULTS}/figures/leaderboard.png", caption="../report/leaderboard.rst",
-                   category="Leaderboard"),
+        png=report(
+            f"{RESULTS}/figures/leaderboard.png",
+            caption="../report/leaderboard.rst",
+            category="Leaderboard",
+        ),
         pdf=f"{RESULTS}/figures/leaderboard.pdf",
-    params:
-        runs=run_keys(),
-        crossval=leaderboard_crossval(),
-        folds=CV_FOLDS,
     log:
         f"{LOGS}/leaderboard.log",
     benchmark:
         f"{BENCH}/leaderboard.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        runs=run_keys(),
+        crossval=leaderboard_crossval(),
+        folds=CV_FOLDS,
     script:
         "../../scripts/leaderboard.py"

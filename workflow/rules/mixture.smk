@@ -4,18 +4,18 @@ rule fit_mixture:
         signals=f"{RUN_DIR}/signals.npz",
     output:
         mixture=f"{RUN_DIR}/mixture.npz",
-    params:
-        signals=config["signals"],
-        bmm=config["bmm"],
     log:
         f"{LOGS}/mixture/{RUN_PATTERN}.log",
     benchmark:
         f"{BENCH}/mixture/{RUN_PATTERN}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        signals=config["signals"],
+        bmm=config["bmm"],
     script:
         "../../scripts/fit_mixture.py"

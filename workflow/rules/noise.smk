@@ -6,19 +6,19 @@ rule make_noise:
     output:
         csv=f"{NOISE_PATTERN}.csv",
         json=f"{NOISE_PATTERN}.json",
-    params:
-        data_dir=config["data_dir"],
-        noise_options=lambda wc: noise_spec(config, wc.dataset),
-        dataset_options=prepared_options,
     log:
         f"{LOGS}/noise/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.log",
     benchmark:
         f"{BENCH}/noise/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        data_dir=config["data_dir"],
+        noise_options=lambda wc: noise_spec(config, wc.dataset),
+        dataset_options=prepared_options,
     script:
         "../../scripts/make_noise.py"

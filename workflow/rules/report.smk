@@ -4,24 +4,30 @@ rule summary_tables:
         metrics=run_paths("metrics.csv"),
         history=run_paths("history.csv"),
     output:
-        summary=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst",
-                       category="Tables"),
-        by_seed=report(f"{RESULTS}/tables/summary_by_seed.csv", caption="../report/summary_by_seed.rst",
-                       category="Tables"),
+        summary=report(
+            f"{RESULTS}/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+        by_seed=report(
+            f"{RESULTS}/tables/summary_by_seed.csv",
+            caption="../report/summary_by_seed.rst",
+            category="Tables",
+        ),
         by_seed_md=f"{RESULTS}/tables/summary_by_seed.md",
         by_seed_tex=f"{RESULTS}/tables/summary_by_seed.tex",
-    params:
-        runs=run_keys(),
     log:
         f"{LOGS}/summary_tables.log",
     benchmark:
         f"{BENCH}/summary_tables.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        runs=run_keys(),
     script:
         "../../scripts/summary_tables.py"
 
@@ -31,23 +37,26 @@ rule figure_auc:
     input:
         metrics=run_paths("metrics.csv"),
     output:
-        png=report(f"{RESULTS}/figures/auc_per_epoch.png", caption="../report/auc_per_epoch.rst",
-                   category="Figures"),
+        png=report(
+            f"{RESULTS}/figures/auc_per_epoch.png",
+            caption="../report/auc_per_epoch.rst",
+            category="Figures",
+        ),
         pdf=f"{RESULTS}/figures/auc_per_epoch.pdf",
-    params:
-        runs=run_keys(),
-        figure="auc",
-        reference="paper",  # the paper's values (SPEC §7) as thin dashed lines where a scenario matches
     log:
         f"{LOGS}/figure_auc.log",
     benchmark:
-        f"{BENCH}/figure_auc.tsv",
+        f"{BENCH}/figure_auc.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        runs=run_keys(),
+        figure="auc",
+        reference="paper",  # the paper's values (SPEC §7) as thin dashed lines where a scenario matches
     script:
         "../../scripts/figures.py"
 
@@ -59,22 +68,25 @@ rule figure_bmm:
         mixture=run_paths("mixture.npz"),
         metrics=run_paths("metrics.csv"),
     output:
-        png=report(f"{RESULTS}/figures/bmm_fits.png", caption="../report/bmm_fits.rst",
-                   category="Figures"),
+        png=report(
+            f"{RESULTS}/figures/bmm_fits.png",
+            caption="../report/bmm_fits.rst",
+            category="Figures",
+        ),
         pdf=f"{RESULTS}/figures/bmm_fits.pdf",
-    params:
-        runs=run_keys(),
-        figure="bmm",
     log:
         f"{LOGS}/figure_bmm.log",
     benchmark:
-        f"{BENCH}/figure_bmm.tsv",
+        f"{BENCH}/figure_bmm.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        runs=run_keys(),
+        figure="bmm",
     script:
         "../../scripts/figures.py"
 
@@ -84,22 +96,25 @@ rule figure_memorization:
     input:
         history=run_paths("history.csv"),
     output:
-        png=report(f"{RESULTS}/figures/memorization.png", caption="../report/memorization.rst",
-                   category="Figures"),
+        png=report(
+            f"{RESULTS}/figures/memorization.png",
+            caption="../report/memorization.rst",
+            category="Figures",
+        ),
         pdf=f"{RESULTS}/figures/memorization.pdf",
-    params:
-        runs=run_keys(),
-        figure="memorization",
     log:
         f"{LOGS}/figure_memorization.log",
     benchmark:
-        f"{BENCH}/figure_memorization.tsv",
+        f"{BENCH}/figure_memorization.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        runs=run_keys(),
+        figure="memorization",
     script:
         "../../scripts/figures.py"
 
@@ -109,19 +124,22 @@ rule paper_comparison:
     input:
         summary=f"{RESULTS}/tables/summary.csv",
     output:
-        csv=report(f"{RESULTS}/tables/paper_comparison.csv", caption="../report/paper_comparison.rst",
-                   category="Tables"),
+        csv=report(
+            f"{RESULTS}/tables/paper_comparison.csv",
+            caption="../report/paper_comparison.rst",
+            category="Tables",
+        ),
         md=f"{RESULTS}/tables/paper_comparison.md",
     log:
         f"{LOGS}/paper_comparison.log",
     benchmark:
-        f"{BENCH}/paper_comparison.tsv",
+        f"{BENCH}/paper_comparison.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../../scripts/paper_comparison.py"
 
@@ -131,20 +149,23 @@ rule figure_auc_vs_rate:
     input:
         summary=f"{RESULTS}/tables/summary.csv",
     output:
-        png=report(f"{RESULTS}/figures/auc_vs_rate.png", caption="../report/auc_vs_rate.rst",
-                   category="Figures"),
+        png=report(
+            f"{RESULTS}/figures/auc_vs_rate.png",
+            caption="../report/auc_vs_rate.rst",
+            category="Figures",
+        ),
         pdf=f"{RESULTS}/figures/auc_vs_rate.pdf",
-    params:
-        figure="auc_vs_rate",
     log:
         f"{LOGS}/figure_auc_vs_rate.log",
     benchmark:
-        f"{BENCH}/figure_auc_vs_rate.tsv",
+        f"{BENCH}/figure_auc_vs_rate.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        figure="auc_vs_rate",
     script:
         "../../scripts/figures.py"

@@ -7,6 +7,19 @@ rule train:
         signals=f"{RUN_DIR}/signals.npz",
         history=f"{RUN_DIR}/history.csv",
         provenance=f"{RUN_DIR}/provenance.json",
+    log:
+        f"{LOGS}/train/{RUN_PATTERN}.log",
+    benchmark:
+        f"{BENCH}/train/{RUN_PATTERN}.tsv"
+    # longest runs first (ResNet-34, ALSO): shortens the whole experiment when jobs outnumber cores
+    priority: lambda wc: training_priority(training_settings(config, run_from_wildcards(wc)))
+    conda:
+        "../../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=uses_gpu(),
+        mem_mb=8000,
+        runtime=240,
     params:
         settings=lambda wc: training_settings(config, run_from_wildcards(wc)),
         data_dir=config["data_dir"],
@@ -15,20 +28,7 @@ rule train:
         checkpoint=f"{RESULTS}/checkpoints/{RUN_PATTERN}/checkpoint.pt",
         checkpoint_every=config["checkpoint_every"],
         # seconds without a finished batch before the job dumps its stacks and fails (0: off)
-        stall_timeout=config["stall_timeout"],   # schema default: 900
+        stall_timeout=config["stall_timeout"],  # schema default: 900
         name=RUN_PATTERN,
-    log:
-        f"{LOGS}/train/{RUN_PATTERN}.log",
-    benchmark:
-        f"{BENCH}/train/{RUN_PATTERN}.tsv"
-    threads: config["threads"]
-    # longest runs first (ResNet-34, ALSO): shortens the whole experiment when jobs outnumber cores
-    priority: lambda wc: training_priority(training_settings(config, run_from_wildcards(wc)))
-    resources:
-        gpu=uses_gpu(),
-        mem_mb=8000,
-        runtime=240,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../../scripts/train.py"

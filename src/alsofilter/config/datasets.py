@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from alsofilter import data
 from alsofilter.config.grid import Run
 from alsofilter.config.schema import ConfigError
+from alsofilter.config.settings import TrainConfig
 from alsofilter.data import DATASETS
 
 # Per-dataset defaults. CIFAR: the authors' settings (SPEC §2, §6). digits (the demo, 1437
@@ -154,5 +155,5 @@ def _setting_source(config: Mapping[str, Any], dataset: str, key: str) -> str:
 def training_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
     """Resolved :class:`~alsofilter.config.settings.TrainConfig` arguments for ``run``."""
     settings = resolved_settings(config, run.dataset)
-    settings.update(method=run.method, arch=run.arch, seed=run.seed, device=config.get("device", "auto"))
+    settings.update(method=run.method, arch=run.arch, seed=run.seed, device=config.get("device", TrainConfig.device))
     return settings

@@ -59,7 +59,7 @@ def subschema(path: str, schema: Mapping[str, Any] | None = None) -> dict[str, A
     ``"$defs.training"``; ``[]`` steps into a list's items (``"scenarios[].rate"``)."""
     schema = load_schema() if schema is None else schema
     node: Mapping[str, Any] = schema
-    parts = path.split(".")
+    parts = path.split(".") if path else []
     if parts[0] == "$defs":
         node, parts = resolve(schema["$defs"][parts[1]], schema), parts[2:]
     for part in parts:
@@ -172,8 +172,8 @@ def describe(node: Mapping[str, Any]) -> str:
     return "see the schema (alsofilter/config/config.schema.yaml)"
 
 
-def _message(error: jsonschema.ValidationError) -> str:
-    key = key_name(error.absolute_path)
+def _message(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    key = key_name([prefix, *error.absolute_path] if prefix else error.absolute_path)
     where = f" in {key!r}" if key else ""
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
@@ -202,14 +202,16 @@ def _ordered(errors: Iterator[jsonschema.ValidationError]) -> list[jsonschema.Va
     return sorted(errors, key=lambda e: (len(e.absolute_path), key_name(e.absolute_path)))
 
 
-def validate(config: Mapping[str, Any], path: str | None = None) -> dict[str, Any]:
+def validate(config: Mapping[str, Any], path: str | None = None, where: str | None = None) -> dict[str, Any]:
     """A deep copy of ``config`` checked against the schema (or its part at ``path``, e.g.
-    ``"$defs.training"``), with every missing default filled in. Raises :class:`ConfigError` with
-    the first violation, worded like the other checks."""
+    ``"bmm"`` or ``"$defs.training"``), with every missing default filled in. Raises
+    :class:`ConfigError` with the first violation, worded like the other checks; its key starts
+    with ``where`` (default: ``path`` unless it is a ``$defs`` one)."""
     schema = load_schema()
     node = schema if path is None else {**subschema(path), "$defs": schema["$defs"]}
     instance = copy.deepcopy(dict(config))
     errors = _ordered(_Validator(node).iter_errors(instance))
     if errors:
-        raise ConfigError(_message(errors[0]))
+        prefix = where if where is not None else ("" if path is None or path.startswith("$defs") else path)
+        raise ConfigError(_message(errors[0], prefix))
     return instance

@@ -51,7 +51,7 @@ def _fields(definitions=("$defs.training", "$defs.run")) -> list[tuple[str, Any,
 def _post_init(self) -> None:
     values = dataclasses.asdict(self)
     try:
-        schema.validate({k: values[k] for k in TRAINING_KEYS}, "$defs.training")
+        schema.validate({k: values[k] for k in TRAINING_KEYS}, "$defs.training", where="training")
         schema.validate({k: values[k] for k in RUN_KEYS}, "$defs.run")
     except schema.ConfigError as err:
         raise ValueError(f"invalid training setting: {err}") from None
@@ -77,11 +77,11 @@ TrainConfig.__doc__ = ("Settings of one training run: every key of the schema's 
 def relative_cost(settings: dict, training_samples: int | None = None) -> float:
     """Rough compute of a training run (arbitrary units, for scheduling the longest jobs first):
     architecture × ALSO's passes per step × (width / 64)² × epochs × training samples / 50 000."""
-    method, mode = settings.get("method", "adamw"), settings.get("also_mode", "extragrad")
+    method, mode = settings.get("method", TrainConfig.method), settings.get("also_mode", TrainConfig.also_mode)
     passes = 2.0 if method != "adamw" and mode == "extragrad" else 1.0
     width = settings.get("width", TrainConfig.width) / 64
     n = (training_samples or 50_000) / 50_000
-    return ARCH_COST.get(settings.get("arch", "resnet18"), 1.0) * passes * width ** 2 * settings.get(
+    return ARCH_COST.get(settings.get("arch", TrainConfig.arch), 1.0) * passes * width ** 2 * settings.get(
         "epochs", TrainConfig.epochs) * n
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 #: a decision flags a sample when its noise posterior exceeds this (BMM, GMM; cleaned labels too)
 DECISION_THRESHOLD = 0.5
@@ -18,9 +19,6 @@ def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.nda
     ``posterior > threshold``, giving precision, recall, F1 and the estimated noise rate.
     AUC/AP are NaN when the ground truth has a single class (no noisy or no clean samples).
     """
-    # imported here: the training jobs import this module for memorization_fractions only
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     is_noisy = np.asarray(is_noisy, dtype=bool)
     score = np.asarray(score, dtype=np.float64)
     if not np.all(np.isfinite(score)):
@@ -64,15 +62,3 @@ def metrics_per_epoch(is_noisy: np.ndarray, scores: np.ndarray, posteriors: np.n
     return pd.DataFrame(rows)
 
 
-def memorization_fractions(pred: np.ndarray, true_label: np.ndarray, noisy_label: np.ndarray) -> dict[str, float]:
-    """SPEC §7 fig. 1: among mislabeled samples, the fraction predicted as the true class
-    (``correct``), as the given noisy label (``memorized``) or neither (``incorrect``).
-    All three are NaN when no sample is mislabeled."""
-    noisy = true_label != noisy_label
-    if not noisy.any():
-        return {"mem_correct": np.nan, "mem_memorized": np.nan, "mem_incorrect": np.nan}
-    p, t, y = pred[noisy], true_label[noisy], noisy_label[noisy]
-    correct = float(np.mean(p == t))
-    memorized = float(np.mean(p == y))
-    return {"mem_correct": correct, "mem_memorized": memorized,
-            "mem_incorrect": 1.0 - correct - memorized}

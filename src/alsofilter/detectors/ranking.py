@@ -6,6 +6,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from alsofilter.config import schema
 from alsofilter.detectors.bmm import fit_per_epoch
 from alsofilter.detectors.signals import suspicion_score
 
@@ -40,10 +41,9 @@ def ranked_samples(record: Mapping[str, np.ndarray], mixture: Mapping[str, np.nd
     if f"{signal}/posterior" in mixture:
         posterior = np.asarray(mixture[f"{signal}/posterior"])[-1]
     else:
-        bmm = dict(bmm or {})
-        posterior = fit_per_epoch(suspicion[None, :], n_iter=bmm.get("n_iter", 10),
-                                  lower=bmm.get("lower_percentile", 5.0),
-                                  upper=bmm.get("upper_percentile", 95.0))["posterior"][0]
+        bmm = schema.validate(dict(bmm or {}), "bmm")   # the schema's defaults where not given
+        posterior = fit_per_epoch(suspicion[None, :], n_iter=bmm["n_iter"], lower=bmm["lower_percentile"],
+                                  upper=bmm["upper_percentile"])["posterior"][0]
     n = suspicion.shape[0]
     index = np.arange(n)
     order = np.lexsort((index, -suspicion))

@@ -2,22 +2,25 @@
 
 ``summary.csv`` holds one row per (run, signal): final and best ROC-AUC, the BMM decision
 metrics at the last epoch, and the final test accuracy. ``summary_by_seed.*`` aggregate the
-seeds of a scenario (mean and sample standard deviation; with one seed the std is NaN and is
-printed as "–").
+seeds of a scenario (mean and sample standard deviation, :mod:`alsofilter.reporting.aggregate`;
+with one seed the std is NaN and the mean is printed alone).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from alsofilter.config.grid import SCENARIO_KEYS
+from alsofilter.io import write_text_atomic
+from alsofilter.reporting.aggregate import mean_pm_std, mean_std_over_seeds
+
+#: a run's keys, in the column order of summary.csv
 RUN_KEYS = ("dataset", "arch", "method", "noise", "rate", "seed")
 GROUP_KEYS = ("dataset", "arch", "method", "signal", "noise", "rate")
-SORT_KEYS = ["dataset", "arch", "noise", "rate", "method", "signal", "seed"]
+SORT_KEYS = [*SCENARIO_KEYS, "method", "signal", "seed"]
 AGG_METRICS = (
     "auc_final", "auc_best", "epoch_best", "ap_final", "f1_final", "precision_final",
     "recall_final", "noise_rate_true", "noise_rate_est", "test_acc_final",
@@ -70,31 +73,20 @@ def build_summary(runs: Iterable[tuple[Mapping, str | Path, str | Path | None]])
 def aggregate_seeds(summary: pd.DataFrame) -> pd.DataFrame:
     """Mean and std (ddof=1; NaN for a single seed) of every metric over the seeds of a group."""
     metrics = [m for m in AGG_METRICS if m in summary.columns]
-    grouped = summary.groupby(list(GROUP_KEYS), sort=True, dropna=False)
-    agg = grouped[metrics].agg(["mean", "std"])
-    agg.columns = [f"{m}_{stat}" for m, stat in agg.columns]
-    agg["n_seeds"] = grouped["seed"].nunique()
-    agg = agg.reset_index()
-    order = ["dataset", "arch", "noise", "rate", "method", "signal"]
+    agg = mean_std_over_seeds(summary, GROUP_KEYS, metrics, seeds_column="n_seeds", sort=True)
+    order = [*SCENARIO_KEYS, "method", "signal"]
     return agg.sort_values(order, kind="stable").reset_index(drop=True)
-
-
-def _fmt(mean: float, std: float, digits: int) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    spread = "–" if not np.isfinite(std) else f"{std:.{digits}f}"
-    return f"{mean:.{digits}f} ± {spread}"
 
 
 def format_mean_std(agg: pd.DataFrame, metrics: Iterable[str] = TABLE_METRICS, digits: int = 3) -> pd.DataFrame:
     """Human-readable table: scenario columns, then one "mean ± std" string per metric."""
-    keys = ["dataset", "arch", "noise", "rate", "method", "signal", "n_seeds"]
+    keys = [*SCENARIO_KEYS, "method", "signal", "n_seeds"]
     out = agg[keys].copy()
     for m in metrics:
         if f"{m}_mean" not in agg.columns:
             continue
         d = 1 if m.startswith("epoch") else digits
-        out[m] = [_fmt(a, b, d) for a, b in zip(agg[f"{m}_mean"], agg[f"{m}_std"])]
+        out[m] = [mean_pm_std(a, b, d) for a, b in zip(agg[f"{m}_mean"], agg[f"{m}_std"])]
     return out.reset_index(drop=True)
 
 
@@ -107,27 +99,14 @@ def _latex(table: pd.DataFrame) -> str:
     return t.to_latex(index=False)
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_tables(summary: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
     """Write summary.csv, summary_by_seed.{csv,md,tex} into ``out_dir``; return their paths."""
     out = Path(out_dir)
     agg = aggregate_seeds(summary)
     table = format_mean_std(agg)
     return {
-        "summary_csv": _write_atomic(out / "summary.csv", summary.to_csv(index=False)),
-        "by_seed_csv": _write_atomic(out / "summary_by_seed.csv", agg.to_csv(index=False)),
-        "by_seed_md": _write_atomic(out / "summary_by_seed.md", table.to_markdown(index=False) + "\n"),
-        "by_seed_tex": _write_atomic(out / "summary_by_seed.tex", _latex(table)),
+        "summary_csv": write_text_atomic(out / "summary.csv", summary.to_csv(index=False)),
+        "by_seed_csv": write_text_atomic(out / "summary_by_seed.csv", agg.to_csv(index=False)),
+        "by_seed_md": write_text_atomic(out / "summary_by_seed.md", table.to_markdown(index=False) + "\n"),
+        "by_seed_tex": write_text_atomic(out / "summary_by_seed.tex", _latex(table)),
     }

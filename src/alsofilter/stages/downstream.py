@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from alsofilter.config.settings import TrainConfig
 from alsofilter.data.loading import pipeline_dataset_metadata
 from alsofilter.data.noise import read_noise_table
 from alsofilter.detectors.decisions import (cleaned_labels, detector_decision, parse_detector,
@@ -49,7 +50,7 @@ def retrain_job(noise_csv, cleaned_labels_csv, settings: Mapping[str, Any], out_
     kept_correct = float(np.mean(labels[index] == noise["true_label"].to_numpy()[index])) if len(index) else np.nan
     extra = {"cleaned_labels": str(cleaned_labels_csv), "kept": int(len(index)), "samples": int(len(table)),
              "kept_labels_correct": kept_correct}
-    batch_size = int(settings.get("batch_size", 64))
+    batch_size = int(settings.get("batch_size", TrainConfig.batch_size))
     if len(index) < max(2, batch_size):
         reason = f"the decision keeps {len(index)} of {len(table)} samples, fewer than one batch ({batch_size})"
         log.warning("not retraining: %s", reason)

@@ -16,12 +16,13 @@ from alsofilter.logs import setup_logging
 log = logging.getLogger(__name__)
 
 
-def fit_mixture_file(signals_npz, out_npz, signals: Iterable[str], n_iter: int = 10,
-                     lower: float = 5.0, upper: float = 95.0) -> list[str]:
+def fit_mixture_file(signals_npz, out_npz, signals: Iterable[str], n_iter: int, lower: float,
+                     upper: float) -> list[str]:
     """Fit a BMM per epoch to every configured signal this run recorded. Writes, per signal
     ``s``: ``s/posterior`` (E, N) and ``s/alpha``, ``s/beta``, ``s/weight`` (E, 2) in component
     order [clean, noisy], ``s/lo``, ``s/hi``, ``s/ok`` (E,); and the DivideMix-style Gaussian
     mixture's decision (:mod:`alsofilter.detectors.gmm`) as ``s/gmm_posterior`` (E, N), ``s/gmm_ok`` (E,).
+    ``n_iter``, ``lower``, ``upper``: the config's ``bmm`` section (its defaults are the schema's).
     Returns the fitted signal names."""
     with np.load(signals_npz) as record:
         record = dict(record)

@@ -11,8 +11,8 @@ with ``opt = max`` for original ALSO (``direction="max"``: hard samples get *lar
 One mini-batch step on dataset indices ``B`` (``N`` samples in all):
 
 * loss scale ``s = N / |B|``; scaled per-sample losses ``ℓ_i = s · CE_i``;
-* θ: Adam on the gradient of ``Σ_{i∈B} π_i ℓ_i`` with L2 weight decay added to the gradient
-  (``torch.optim.Adam(weight_decay=...)``, not decoupled);
+* θ: Adam (``adam_eps``) on the gradient of ``Σ_{i∈B} π_i ℓ_i`` with L2 weight decay τθ added to
+  the gradient (coupled, not decoupled);
 * π: gradient ``g_i = ±ℓ_i`` on ``B`` (``+`` for ``min``, ``−`` for ``max``), 0 elsewhere; the mirror
   step with a KL pull to the prior, applied to all N entries::
 
@@ -29,6 +29,13 @@ Modes (how θ and π move together):
   one forward/backward pass per batch.
 * ``descent-ascent``: one simultaneous step from the gradients at (θ, π).
 
+Where the main extragradient step takes its L2 term (``l2_at``): ``"start"`` (this project's
+default) adds τ·θ at the *old* θ, the point the step is applied to; ``"half"`` (the authors' code,
+github Kirill2187/2025-Project-175 ``code/utils/adversarial.py``) adds τ·θ½, at the point the
+gradient is evaluated. The authors also pass the π eps (1e-20) to Adam as its eps, where this
+project uses torch's 1e-8: ``adam_eps=1e-20, l2_at="half"`` is the authors' update exactly
+(``tests/test_also.py`` checks it against a plain per-parameter loop in float64).
+
 π lives on the same device as the model parameters and is indexed by dataset indices.
 """
 from __future__ import annotations
@@ -40,6 +47,8 @@ import torch
 from alsofilter.config.settings import ALSO_MODES as MODES
 
 DIRECTIONS = ("min", "max")
+#: where the main extragradient step adds its L2 term (see the module docstring)
+L2_POINTS = ("start", "half")
 
 
 def fused_adam(params) -> bool | None:
@@ -77,6 +86,9 @@ class ALSO:
     params : iterable of model parameters (θ).
     num_samples : N, the training-set size (length of π).
     lr, betas, weight_decay : Adam settings for θ (L2 added to the gradient).
+    adam_eps : Adam's eps for θ (torch's default 1e-8; the authors' code passes 1e-20).
+    l2_at : ``"start"`` or ``"half"``: where the main extragradient / optimistic step takes its L2
+        term, at the old θ or at θ½ (the authors'); descent-ascent has one point and ignores it.
     pi_lr : η for π.  pi_decay : λ, the KL pull to the prior.
     direction : ``"min"`` (noisy-label method) or ``"max"`` (original ALSO).
     mode : ``"extragrad"``, ``"optimistic"`` or ``"descent-ascent"``.
@@ -92,7 +104,7 @@ class ALSO:
                  betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 1e-4,
                  pi_lr: float = 1e-5, pi_decay: float = 0.1, direction: str = "min",
                  mode: str = "extragrad", eps: float = 1e-20, temperature: float = 1.0,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, adam_eps: float = 1e-8, l2_at: str = "start"):
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("ALSO got no trainable parameters")
@@ -100,6 +112,10 @@ class ALSO:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if l2_at not in L2_POINTS:
+            raise ValueError(f"l2_at must be one of {L2_POINTS}, got {l2_at!r}")
+        if not adam_eps >= 0:
+            raise ValueError(f"adam_eps must be >= 0, got {adam_eps}")
         if int(num_samples) < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         for name, value in (("lr", lr), ("pi_lr", pi_lr), ("pi_decay", pi_decay), ("weight_decay", weight_decay)):
@@ -111,13 +127,19 @@ class ALSO:
         self.pi_lr, self.pi_decay = float(pi_lr), float(pi_decay)
         self.direction, self.mode = direction, mode
         self.eps, self.temperature = float(eps), float(temperature)
+        self.weight_decay, self.l2_at = float(weight_decay), l2_at
         device = torch.device(device) if device is not None else self.params[0].device
         self.pi = torch.full((self.num_samples,), 1.0 / self.num_samples, device=device)
         self.log_prior = torch.full_like(self.pi, -torch.log(torch.tensor(float(self.num_samples))).item())
         # Adam state for the final step; extragrad/optimistic keep a second one for the half step.
+        # With l2_at="half" the main step's L2 term is added to the gradient by hand (at θ½), so its
+        # Adam has no weight decay of its own.
         fused = fused_adam(self.params)
-        self.adam = torch.optim.Adam(self.params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
-        self.adam_half = (torch.optim.Adam(self.params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
+        main_decay = weight_decay if (l2_at == "start" or mode == "descent-ascent") else 0.0
+        self.adam = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=adam_eps, weight_decay=main_decay,
+                                     fused=fused)
+        self.adam_half = (torch.optim.Adam(self.params, lr=lr, betas=betas, eps=adam_eps,
+                                           weight_decay=weight_decay, fused=fused)
                           if mode != "descent-ascent" else None)
         # optimistic mode: the previous step's gradients (θ and the full-length π gradient)
         self._prev_theta_grads: list[torch.Tensor] | None = None
@@ -190,8 +212,11 @@ class ALSO:
             pi_grad = self._prev_pi_grad
         else:
             pi_grad = self._pi_grad(indices, scaled)
-        with torch.no_grad():                                        # back to the old θ
-            torch._foreach_copy_([p.detach() for p in self.params], self._theta_old)
+        with torch.no_grad():
+            if self.l2_at == "half" and self.weight_decay:           # the authors': L2 at θ½
+                torch._foreach_add_([p.grad for p in self.params], [p.detach() for p in self.params],
+                                    alpha=self.weight_decay)
+            torch._foreach_copy_([p.detach() for p in self.params], self._theta_old)   # back to the old θ
         self.adam.step()                                             # θ_new from θ_old
         self.pi = self._mirror(pi_old, pi_grad)                      # π_new from π_old
         return _detach(first_out)
@@ -208,7 +233,7 @@ class ALSO:
             "prev_pi_grad": self._prev_pi_grad.clone() if self._prev_pi_grad is not None else None,
             "settings": {"num_samples": self.num_samples, "direction": self.direction, "mode": self.mode,
                          "pi_lr": self.pi_lr, "pi_decay": self.pi_decay, "eps": self.eps,
-                         "temperature": self.temperature},
+                         "temperature": self.temperature, "l2_at": self.l2_at},
         }
 
     def load_state_dict(self, state: dict) -> None:

@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from alsofilter.training.also import ALSO, fused_adam
 from alsofilter.training.augment import Normalize, augment_batch
 from alsofilter.data import ImageDataset
-from alsofilter.detectors.metrics import memorization_fractions
 from alsofilter.training.models import build_model
 from alsofilter.config.settings import TrainConfig, resolve_pi_lr
 from alsofilter.io import atomic_path
@@ -130,14 +129,15 @@ class Trainer:
         self.model = self.model.to(memory_format=self.memory_format)
         if config.method == "adamw":
             self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
-                                               weight_decay=config.weight_decay,
+                                               weight_decay=config.weight_decay, eps=config.adam_eps,
                                                fused=fused_adam(self.model.parameters()))
         else:
             self.optimizer = ALSO(self.model.parameters(), n, lr=config.lr,
                                   weight_decay=config.weight_decay, pi_lr=self.pi_lr,
                                   pi_decay=config.pi_decay, direction=config.method.split("-")[1],
                                   mode=config.also_mode, eps=config.eps,
-                                  temperature=config.temperature, device=self.device)
+                                  temperature=config.temperature, device=self.device,
+                                  adam_eps=config.adam_eps, l2_at=config.also_l2_at)
         self.epoch = 0
         self.record = RunRecord()
         self.name = name or f"{config.method}/seed{config.seed}"
@@ -394,3 +394,17 @@ def record_to_arrays(record: RunRecord, true_labels, noisy_labels) -> dict[str, 
 
 def history_frame(record: RunRecord) -> pd.DataFrame:
     return pd.DataFrame(record.history)
+
+
+def memorization_fractions(pred: np.ndarray, true_label: np.ndarray, noisy_label: np.ndarray) -> dict[str, float]:
+    """SPEC §7 fig. 1: among mislabeled samples, the fraction predicted as the true class
+    (``correct``), as the given noisy label (``memorized``) or neither (``incorrect``).
+    All three are NaN when no sample is mislabeled."""
+    noisy = true_label != noisy_label
+    if not noisy.any():
+        return {"mem_correct": np.nan, "mem_memorized": np.nan, "mem_incorrect": np.nan}
+    p, t, y = pred[noisy], true_label[noisy], noisy_label[noisy]
+    correct = float(np.mean(p == t))
+    memorized = float(np.mean(p == y))
+    return {"mem_correct": correct, "mem_memorized": memorized,
+            "mem_incorrect": 1.0 - correct - memorized}
