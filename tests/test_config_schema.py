@@ -89,3 +89,10 @@ def test_noise_kinds_are_those_the_scenarios_accept(config):
     for noise in NOISE_TYPES:
         config["scenarios"] = [{"dataset": "digits", "arch": "resnet18", "noise": noise, "rate": 0.2}]
         check_config(config)
+
+
+@pytest.mark.parametrize("device, gpus", [("auto", 1), ("cuda", 1), ("cuda:1", 1), ("cpu", 0), ("mps", 0), (None, 1)])
+def test_training_jobs_ask_for_a_gpu_from_the_config_alone(device, gpus):
+    from alsofilter.config import training_gpus
+
+    assert training_gpus({} if device is None else {"device": device}) == gpus   # default device: auto

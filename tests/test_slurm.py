@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alsofilter.config import TRAINING_RULES
 from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,15 +72,13 @@ def test_slurm_profile_resources(monkeypatch):
     for key in ("runtime", "mem_mb", "cpus_per_task"):
         assert key in defaults, f"default-resources lacks {key}"
     assert defaults["gpu"] == 0, "CPU rules must ask for no GPU"
-    assert prof["set-resources"]["train"]["gpu"] == 1, "training must ask for one GPU"
     # nothing site-specific is written into the profile
     assert "slurm_partition" not in defaults and "slurm_account" not in defaults
-    assert "gpu_model" not in prof["set-resources"]["train"]
-    assert "slurm_partition" not in prof["set-resources"]["train"]
-    # only training gets a GPU; every rule named in set-resources exists
-    assert set(prof["set-resources"]) <= _workflow_rules()
+    # every rule that trains gets the same placement; the GPU count comes from the config (the
+    # rules' training_resources), never from the profile or the login node
+    assert set(prof["set-resources"]) == set(TRAINING_RULES) <= _workflow_rules()
     for rule, res in prof["set-resources"].items():
-        assert rule == "train" or not res.get("gpu"), f"CPU rule {rule} asks for a GPU"
+        assert "gpu" not in res and "gpu_model" not in res and "slurm_partition" not in res, (rule, res)
 
 
 def test_slurm_profile_takes_partitions_account_and_gpu_model_from_the_environment(monkeypatch):
@@ -89,34 +88,43 @@ def test_slurm_profile_takes_partitions_account_and_gpu_model_from_the_environme
     # "0123" a number otherwise)
     assert prof["default-resources"]["slurm_partition"] == "'all'"
     assert prof["default-resources"]["slurm_account"] == "'0123'"
-    assert prof["set-resources"]["train"]["gpu_model"] == "'a100'"
-    assert "slurm_partition" not in prof["set-resources"]["train"]   # same partition as the rest
+    for rule in TRAINING_RULES:
+        assert prof["set-resources"][rule]["gpu_model"] == "'a100'"
+        assert "slurm_partition" not in prof["set-resources"][rule]   # same partition as the rest
     prof = _profile(SLURM_PROFILE, monkeypatch, ALSOFILTER_SLURM_PARTITION="cpu",
                     ALSOFILTER_SLURM_GPU_PARTITION="gpu")
     assert prof["default-resources"]["slurm_partition"] == "'cpu'"
-    assert prof["set-resources"]["train"]["slurm_partition"] == "'gpu'"
+    assert all(prof["set-resources"][rule]["slurm_partition"] == "'gpu'" for rule in TRAINING_RULES)
 
 
-def test_slurm_profile_dry_run_shows_the_gpu_request(tmp_path):
-    """Snakemake parses the profile; train jobs get gpu=1 and the model, others gpu=0."""
+@pytest.mark.parametrize("device", ["auto", "cuda", "cpu"])
+def test_slurm_profile_dry_run_shows_the_gpu_request(tmp_path, device):
+    """Snakemake parses the profile on this driverless machine (as on a login node): with device
+    auto or cuda every training job (train, crossval_fold, retrain) gets gpu=1, the model and the
+    GPU partition, every other job gpu=0; with device cpu no job asks for a GPU."""
+    if Path("/proc/driver/nvidia/version").exists():
+        pytest.skip("a GPU driver is here: this checks the plan made without one")
     env = {k: v for k, v in os.environ.items() if k not in KNOBS}
     env.update(ALSOFILTER_SLURM_PARTITION="ci", ALSOFILTER_SLURM_GPU_PARTITION="gpu",
                ALSOFILTER_GPU_MODEL="a100")
     res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(SLURM_PROFILE), "-n",
-                          "--configfile", TINY, "--config", f"experiment=dryrun_{os.getpid()}"],
+                          "--configfile", TINY, "--config", f"experiment=dryrun_{os.getpid()}", f"device={device}"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout + res.stderr
     blocks = re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S)
     assert blocks, out
+    seen = set()
     for rule, body in blocks:
         resources = re.search(r"resources: (.*)", body).group(1)
-        if rule == "train":
-            assert "gpu=1" in resources and "gpu_model=a100" in resources, resources
+        seen.add(rule)
+        if rule in TRAINING_RULES:
+            assert f"gpu={0 if device == 'cpu' else 1}" in resources, (rule, resources)
             assert "slurm_partition=gpu" in resources, resources
         else:
             assert "gpu=0" in resources and "gpu_model" not in resources, (rule, resources)
             assert "slurm_partition=ci" in resources, (rule, resources)
+    assert set(TRAINING_RULES) <= seen, seen
 
 
 @pytest.mark.parametrize("visible, expected", [("0", 1), ("0,1,3", 3), ("", 0), ("-1", 0)])
@@ -222,8 +230,10 @@ def runs(cluster, tmp_path_factory):
                          base / "local.log")
     assert rc == 0, "local run failed:\n" + out[-5000:]
     t1 = time.monotonic()
+    # device auto: the training jobs ask SLURM for a (fake) GPU and train on the CPU
     rc, out = _snakemake(cluster_dir, ["--profile", "profiles/slurm", "--configfile", TINY,
-                                       "--workflow-profile", "none", *TEST_CLUSTER_ARGS],
+                                       "--workflow-profile", "none", *TEST_CLUSTER_ARGS,
+                                       "--config", "device=auto"],
                          base / "slurm.log", env=_slurm_env())
     print(f"local run {t1 - t0:.0f}s, SLURM run {time.monotonic() - t1:.0f}s")
     assert rc == 0, "SLURM run failed:\n" + out[-8000:]
@@ -259,15 +269,16 @@ def test_training_jobs_get_their_gpu_and_cpu_jobs_none(runs):
     out, slurm = runs["out"], runs["slurm"]
     submitted = SUBMITTED.findall(out)
     states = _job_states([jid for _, jid, _ in submitted])
-    train_ids = {jid for _, jid, log in submitted if "/rule_train/" in log}
-    assert len(train_ids) == _job_counts(out)["train"] > 1
+    train_ids = {jid for _, jid, log in submitted if any(f"/rule_{r}/" in log for r in TRAINING_RULES)}
+    counts = _job_counts(out)
+    assert len(train_ids) == sum(counts.get(r, 0) for r in TRAINING_RULES) > counts["train"] > 1
     for jid, st in states.items():
-        if jid in train_ids:   # sbatch --gpus=testgpu:1: the profile's gpu: 1 and the model knob
+        if jid in train_ids:   # sbatch --gpus=testgpu:1: device auto's GPU and the model knob
             assert st["tres"] == f"gres:gpu:{GPU_TYPE}:1", st
         else:
             assert "gpu" not in st["tres"], (jid, st)
     # inside each training job: the GPU SLURM granted it (the line train_job.py logs at start)
-    logs = sorted((slurm / "results/tiny/logs/train").rglob("*.log"))
+    logs = sorted(log for rule in TRAINING_RULES for log in (slurm / "results/tiny/logs" / rule).rglob("*.log"))
     assert len(logs) == len(train_ids)
     seen_ids = set()
     for log in logs:

@@ -309,3 +309,52 @@ def test_hung_job_dumps_stacks_names_the_step_and_fails(tmp_path, digits, refere
     assert proc.returncode == 0, log
     assert "resumed from" in log
     _assert_same_outputs(reference, out)
+
+
+# ------------------------------------------------------------------ checkpoints that cannot resume (issue 19)
+def _job(out: Path, digits, **options):
+    from alsofilter.training.job import run_training_job
+
+    return run_training_job(out / "noise.csv", {**TINY, "epochs": 1}, out / "signals.npz", out / "history.csv",
+                            out / "provenance.json", dataset="digits", data=digits,
+                            checkpoint=out / "ckpt" / "checkpoint.pt", progress=False, stall_timeout=0, **options)
+
+
+@pytest.mark.parametrize("content", [os.urandom(5000), b"", b"PK\x03\x04 truncated zip"])
+def test_unreadable_checkpoint_is_moved_aside_and_the_run_starts_fresh(tmp_path, digits, content, caplog):
+    out = _job_dir(tmp_path, "job", digits)
+    (out / "ckpt").mkdir()
+    (out / "ckpt" / "checkpoint.pt").write_bytes(content)
+    with caplog.at_level("WARNING"):
+        _job(out, digits)
+    assert (out / "history.csv").exists() and not (out / "ckpt" / "checkpoint.pt").exists()
+    aside = list((out / "ckpt").glob("checkpoint.pt.refused-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == content       # nothing lost, out of the way
+    text = caplog.text
+    assert "checkpoint.pt" in text and "cannot be read" in text and "weights_only" not in text
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["resumed"] is None and "cannot be read" in provenance["refused_checkpoint"]["reason"]
+
+
+def test_checkpoint_from_another_device_kind_resumes_with_a_reseeded_generator(tmp_path, digits, labels):
+    torch.set_num_threads(1)
+    cfg = TrainConfig(**{**TINY, "epochs": 2})
+    first = Trainer(digits, labels[1], labels[0], cfg)
+    first.run_epoch()
+    state = first.state_dict()
+    state["device_type"] = "cuda"
+    state["generator"] = torch.zeros(16, dtype=torch.uint8)      # a CUDA generator's state: seed + offset
+    torch.save(state, tmp_path / "cuda.pt")
+    second = Trainer(digits, labels[1], labels[0], cfg)
+    second.load_checkpoint(tmp_path / "cuda.pt")
+    assert second.epoch == 1 and second.resumed["from_device"] == "cuda"
+    assert second.resumed["generator"].startswith("re-seeded with")
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert second.fit(progress=False) is not None and second.epoch == 2
+    # deterministic: the same checkpoint resumed twice gives the same run
+    third = Trainer(digits, labels[1], labels[0], cfg)
+    third.load_checkpoint(tmp_path / "cuda.pt")
+    third.fit(progress=False)
+    a, b = (record_to_arrays(t.record, *labels) for t in (second, third))
+    assert all(np.array_equal(a[k], b[k]) for k in a)

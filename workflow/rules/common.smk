@@ -28,6 +28,7 @@ from alsofilter.config import (  # noqa: E402
     human_labels_path,
     noise_spec,
     scenario_keys,
+    training_gpus,
     training_settings,
 )
 
@@ -132,16 +133,11 @@ def training_priority(settings, share=1.0):
     return int(round(1000 * share * relative_cost(settings)))
 
 
-def uses_gpu():
-    """1 when training runs on CUDA: device cuda*, or auto on a machine with an NVIDIA driver."""
-    device = config["device"]
-    if device.startswith("cuda"):
-        return 1
-    if device == "auto":
-        return int(
-            os.path.exists(os.path.join(os.sep, "proc", "driver", "nvidia", "version"))
-        )
-    return 0
+def training_resources():
+    """The resources of every rule that trains a network (TRAINING_RULES: train, crossval_fold,
+    retrain): one GPU where the config's device is cuda or auto (alsofilter.config.training_gpus,
+    from the config, not from this host), memory and time limits for SLURM."""
+    return {"gpu": training_gpus(config), "mem_mb": 8000, "runtime": 240}
 
 
 def dataset_options(dataset):

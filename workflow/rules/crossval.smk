@@ -25,9 +25,7 @@ rule crossval_fold:
         "../../envs/train.yaml"
     threads: config["threads"]
     resources:
-        gpu=uses_gpu(),
-        mem_mb=8000,
-        runtime=240,
+        **training_resources(),
     params:
         settings=lambda wc: adamw_baseline_settings(wc),
         folds=CV_FOLDS,

@@ -57,9 +57,7 @@ rule retrain:
         "../../envs/train.yaml"
     threads: config["threads"]
     resources:
-        gpu=uses_gpu(),
-        mem_mb=8000,
-        runtime=240,
+        **training_resources(),
     params:
         settings=lambda wc: adamw_baseline_settings(wc),
         data_dir=config["data_dir"],

@@ -17,9 +17,7 @@ rule train:
         "../../envs/train.yaml"
     threads: config["threads"]
     resources:
-        gpu=uses_gpu(),
-        mem_mb=8000,
-        runtime=240,
+        **training_resources(),
     params:
         settings=lambda wc: training_settings(config, run_from_wildcards(wc)),
         data_dir=config["data_dir"],

@@ -60,7 +60,7 @@ def subschema(path: str, schema: Mapping[str, Any] | None = None) -> dict[str, A
     schema = load_schema() if schema is None else schema
     node: Mapping[str, Any] = schema
     parts = path.split(".") if path else []
-    if parts[0] == "$defs":
+    if parts and parts[0] == "$defs":
         node, parts = resolve(schema["$defs"][parts[1]], schema), parts[2:]
     for part in parts:
         items = part.endswith("[]")

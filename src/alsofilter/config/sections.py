@@ -44,6 +44,21 @@ def downstream_settings(config: Mapping[str, Any]) -> tuple[list[str], list[str]
     return list(detectors), list(section["modes"])
 
 
+#: rules that train a network: they share one definition of their resources (common.smk)
+TRAINING_RULES = ("train", "crossval_fold", "retrain")
+
+
+def training_gpus(config: Mapping[str, Any]) -> int:
+    """GPUs each training job asks for: 1 where the experiment's ``device`` is ``cuda``,
+    ``cuda:N`` or ``auto``, else 0. Decided from the config alone, never from the machine that
+    plans the jobs (a SLURM login node has no GPU driver). Where no GPU is free the job runs
+    anyway: Snakemake caps a job's ``gpu`` at the ``--resources gpu=N`` a profile declares
+    (``profiles/local`` counts the visible GPUs, 0 on a CPU machine), and ``auto`` falls back to
+    the CPU inside the job."""
+    device = str(config.get("device", schema.defaults("")["device"]))
+    return 1 if device == "auto" or device.startswith("cuda") else 0
+
+
 def suspects_top_n(config: Mapping[str, Any]) -> int:
     """``suspects.top_n`` of the config (its schema default when absent)."""
     return int(schema.section(config, "suspects")["top_n"])

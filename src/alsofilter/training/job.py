@@ -29,7 +29,7 @@ from alsofilter.data.loading import load_pipeline_dataset
 
 from alsofilter.io import atomic_path, write_json_atomic, write_text_atomic
 from alsofilter.data.noise import read_noise_table
-from alsofilter.training.trainer import Trainer, TrainConfig, history_frame, record_to_arrays
+from alsofilter.training.trainer import Trainer, TrainConfig, UnreadableCheckpoint, history_frame, record_to_arrays
 from alsofilter.training.watchdog import DEFAULT_STALL_TIMEOUT, StallWatchdog
 
 log = logging.getLogger(__name__)
@@ -85,12 +85,16 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
         true_labels, noisy_labels = true_labels[train_index], noisy_labels[train_index]
     start = time.time()
     trainer = Trainer(data, noisy_labels, true_labels, config, name=name)
+    refused = None
     if checkpoint is not None and Path(checkpoint).exists():
         try:
             trainer.load_checkpoint(checkpoint)
-            log.info("resumed from %s at epoch %d", checkpoint, trainer.epoch)
-        except ValueError as err:   # written by a different configuration: start afresh
-            log.warning("ignoring checkpoint %s: %s", checkpoint, err)
+            log.info("resumed from %s at epoch %d (generator %s)", checkpoint, trainer.epoch,
+                     trainer.resumed["generator"])
+        except (ValueError, RuntimeError, KeyError) as err:
+            # unreadable, another configuration, or a state that does not fit: never blocks the run
+            refused = refuse_checkpoint(checkpoint, err)
+            trainer = Trainer(data, noisy_labels, true_labels, config, name=name)
     log.info("training %s on %s (%d samples, device %s)", trainer.name, dataset, len(true_labels), trainer.device)
 
     def on_sigterm(signum, frame):
@@ -121,10 +125,22 @@ def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_hi
         "training_samples": int(len(true_labels)), "pi_lr_used": trainer.pi_lr,
         "torch_threads": torch.get_num_threads(), "wall_seconds": time.time() - start,
         "num_parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "resumed": trainer.resumed, "refused_checkpoint": refused,
         **dict(extra_provenance or {})}))
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return trainer
+
+
+def refuse_checkpoint(path, reason: Exception) -> dict[str, str]:
+    """Move a checkpoint that cannot be resumed aside (``<name>.refused-<time>``) so the run starts
+    fresh and every rerun does not fail on it again; log the file and the reason."""
+    path = Path(path)
+    aside = path.with_name(f"{path.name}.refused-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.replace(aside)
+    kind = "cannot be read" if isinstance(reason, UnreadableCheckpoint) else "does not fit this run"
+    log.warning("checkpoint %s %s (%s); moved aside to %s, starting afresh", path, kind, reason, aside)
+    return {"path": str(path), "moved_to": str(aside), "reason": f"{kind}: {reason}"}
 
 
 def subset_training_set(data, index: np.ndarray):

@@ -146,6 +146,8 @@ class Trainer:
         self.batches_done = 0
         self.phase, self.step, self.steps_in_phase = "start", 0, 0
         self._partial: dict | None = None    # state of an epoch interrupted mid-way
+        #: how this run was resumed from a checkpoint (None: started fresh); goes into provenance
+        self.resumed: dict | None = None
 
     @property
     def is_also(self) -> bool:
@@ -310,6 +312,7 @@ class Trainer:
         np_state = np.random.get_state()
         return {
             "settings": dataclasses.asdict(self.config),
+            "device_type": self.device.type,
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -330,8 +333,21 @@ class Trainer:
             raise ValueError(f"checkpoint was written with other settings: {differ} (saved, current)")
         self.epoch = int(state["epoch"])
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"].cpu())
+        self.optimizer.load_state_dict(state["optimizer"])   # both move their tensors to our device
+        self.resumed = {"epoch": self.epoch, "from_device": state.get("device_type", "unknown"),
+                        "generator": "restored"}
+        try:
+            if state.get("device_type", self.device.type) != self.device.type:
+                raise RuntimeError("generator state of another device kind")
+            self.generator.set_state(state["generator"].cpu())
+        except RuntimeError:
+            # A CPU and a CUDA generator's states differ in kind and size: start this device's
+            # generator from a seed derived from the run's seed and position instead (deterministic,
+            # but not the stream an uninterrupted run would have drawn; recorded in provenance).
+            step = int(state["partial"]["position"]) if state.get("partial") else 0
+            reseed = resume_seed(self.config.seed, self.epoch, step)
+            self.generator.manual_seed(reseed)
+            self.resumed["generator"] = f"re-seeded with {reseed} (checkpoint from {self.resumed['from_device']})"
         torch.set_rng_state(state["torch_rng"].cpu())
         random.setstate(_to_tuple(state["python_rng"]))
         kind, key, *rest = state["numpy_rng"]
@@ -348,7 +364,16 @@ class Trainer:
             torch.save(self.state_dict(), tmp)
 
     def load_checkpoint(self, path) -> None:
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        """Resume from ``path``. Raises :class:`UnreadableCheckpoint` when the file cannot be
+        read (corrupt, truncated, another format) and ValueError when it was written with other
+        settings; a checkpoint from another device kind resumes (see :meth:`load_state_dict`)."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or "model" not in state or "settings" not in state:
+                raise ValueError("not a training checkpoint of this pipeline")
+        except Exception as exc:   # torch.load raises many kinds; its text may advise unsafe loading
+            raise UnreadableCheckpoint(f"{path}: {type(exc).__name__}") from None
+        self.load_state_dict(state)
 
 
 def label_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -378,6 +403,15 @@ def set_determinism(enabled: bool, device: torch.device) -> None:
 
 class DivergenceError(RuntimeError):
     """Training produced non-finite numbers."""
+
+
+class UnreadableCheckpoint(ValueError):
+    """A checkpoint file that cannot be read: corrupt, truncated, or not this pipeline's."""
+
+
+def resume_seed(seed: int, epoch: int, step: int) -> int:
+    """The generator seed of a run resumed at (``epoch``, ``step``) on another device kind."""
+    return (int(seed) * 1_000_003 + int(epoch) * 10_007 + int(step)) % 2**63
 
 
 def record_to_arrays(record: RunRecord, true_labels, noisy_labels) -> dict[str, np.ndarray]:
