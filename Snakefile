@@ -14,6 +14,7 @@ include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/mixture.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/crossval_folds.smk"
 include: "workflow/rules/crossval.smk"
 include: "workflow/rules/leaderboard.smk"
 include: "workflow/rules/report.smk"
@@ -23,6 +24,7 @@ include: "workflow/rules/suspects.smk"
 if DOWNSTREAM_DETECTORS:  # config downstream.detectors; [] turns the stage off
 
     include: "workflow/rules/downstream.smk"
+    include: "workflow/rules/retrain.smk"
 
 
 rule all:

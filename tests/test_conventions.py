@@ -73,15 +73,18 @@ def test_no_import_circle_in_the_package():
             visit(node, [node])
 
 
+#: function-local imports of the package that are there for a reason other than a circle: the API
+#: is loaded on first use (PEP 562), so that the Snakefile's imports stay free of torch
+ALLOWED_LOCAL_IMPORTS = {("__init__.py", "alsofilter.api")}
+
+
 def test_no_function_local_import_of_the_package():
-    # lazy imports of heavy third-party libraries are fine; of the package itself they hide circles.
-    # The one exception: alsofilter/__init__.py loads the API on first use (PEP 562).
+    # lazy imports of heavy third-party libraries are fine; of the package itself they hide circles
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path == PACKAGE / "__init__.py":
-            continue
         for target, _ in _imports(ast.parse(path.read_text()), module_level=False):
-            offenders.append(f"{path.relative_to(REPO)}: {target}")
+            if (path.relative_to(PACKAGE).as_posix(), target) not in ALLOWED_LOCAL_IMPORTS:
+                offenders.append(f"{path.relative_to(REPO)}: {target}")
     assert not offenders, offenders
 
 

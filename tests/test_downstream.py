@@ -12,7 +12,8 @@ from alsofilter.config import ConfigError, check_config, downstream_settings, le
 from alsofilter.data import load_digits_dataset
 from alsofilter.reporting.downstream import aggregate, markdown, variant_row
 from alsofilter.data.noise import make_noisy_labels, write_noise_table
-from alsofilter.stages.downstream import cleaned_labels_files, downstream_files, retrain_job
+from alsofilter.stages.downstream import cleaned_labels_files, downstream_files
+from alsofilter.stages.retrain import retrain_job
 from alsofilter.training.job import run_training_job
 
 

@@ -134,9 +134,10 @@ def training_priority(settings, share=1.0):
 
 
 def training_resources():
-    """The resources of every rule that trains a network (TRAINING_RULES: train, crossval_fold,
-    retrain): one GPU where the config's device is cuda or auto (alsofilter.config.training_gpus,
-    from the config, not from this host), memory and time limits for SLURM."""
+    """The resources of the three rules that train a network (train, crossval_fold, retrain;
+    alsofilter.config.TRAINING_RULES). One GPU where the config's device is cuda or auto
+    (alsofilter.config.training_gpus, decided from the config, not from this host), memory and time limits.
+    """
     return {"gpu": training_gpus(config), "mem_mb": 8000, "runtime": 240}
 
 

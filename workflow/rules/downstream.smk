@@ -1,6 +1,6 @@
 # Does filtering help? Each detector's last-epoch decision cleans the training set (drop or
 # relabel the flagged samples: alsofilter.detectors.decisions), the AdamW baseline's recipe is trained
-# from scratch on it (alsofilter.stages.downstream), and the clean test accuracies are compared with no
+# from scratch on it (retrain.smk), and the clean test accuracies are compared with no
 # filtering and the oracle (alsofilter.reporting.downstream). Paths: DOWN_DIR, downstream_items (common.smk).
 
 
@@ -35,39 +35,6 @@ rule cleaned_labels:
         dataset_options=prepared_options,
     script:
         "../../scripts/cleaned_labels.py"
-
-
-rule retrain:
-    """The AdamW baseline's recipe (architecture, epochs, augmentation, seed) trained from scratch
-    on one cleaned training set; clean test accuracy per epoch in history.csv."""
-    input:
-        dataset=prepared_input,
-        noise=f"{NOISE_PATTERN}.csv",
-        cleaned=f"{DOWN_DIR}/cleaned_labels.csv",
-    output:
-        signals=f"{DOWN_DIR}/signals.npz",
-        history=f"{DOWN_DIR}/history.csv",
-        provenance=f"{DOWN_DIR}/provenance.json",
-    log:
-        f"{LOGS}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.log",
-    benchmark:
-        f"{BENCH}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.tsv"
-    priority: lambda wc: training_priority(adamw_baseline_settings(wc))
-    conda:
-        "../../envs/train.yaml"
-    threads: config["threads"]
-    resources:
-        **training_resources(),
-    params:
-        settings=lambda wc: adamw_baseline_settings(wc),
-        data_dir=config["data_dir"],
-        dataset_options=prepared_options,
-        checkpoint=f"{RESULTS}/checkpoints/downstream/{CV_SCENARIO}/{{detector}}/{{mode}}.pt",
-        checkpoint_every=config["checkpoint_every"],
-        stall_timeout=config["stall_timeout"],
-        name=f"downstream/{CV_SCENARIO}/{{detector}}/{{mode}}",
-    script:
-        "../../scripts/retrain.py"
 
 
 rule downstream:
