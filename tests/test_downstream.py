@@ -10,7 +10,7 @@ from alsofilter.detectors.decisions import (cleaned_labels, crossval_decision, p
                                             reference_decision, run_decision, training_set)
 from alsofilter.config import ConfigError, check_config, downstream_settings, leaderboard_detectors
 from alsofilter.data import load_digits_dataset
-from alsofilter.reporting.downstream import aggregate, markdown, variant_row
+from alsofilter.reporting.downstream import aggregate, markdown, paired_accuracy, variant_row, with_verdicts
 from alsofilter.data.noise import make_noisy_labels, write_noise_table
 from alsofilter.stages.downstream import cleaned_labels_files, downstream_files
 from alsofilter.stages.retrain import retrain_job
@@ -214,7 +214,14 @@ def test_table_gaps_and_the_plain_sentence_when_no_detector_helps(tmp_path):
     assert row["kept_mean"] == pytest.approx(30 / 40) and row["kept_correct_mean"] == 1.0
     none = table.set_index("detector").loc["none"]
     assert none["mode"] == "-" and none["kept_correct_mean"] == pytest.approx(30 / 40)
-    assert "No detector beats no filtering here." in markdown(table)
+    # the sentences come from the verdicts: with 2 seeds and 360 test images, -0.05 is within noise
+    rows = pd.DataFrame([variant_row(*item) for item in items])
+    paired = paired_accuracy(rows, {"digits": 360})
+    mine = paired[(paired["detector"] == "adamw.loss.bmm") & (paired["role"] == "none")].iloc[0]
+    assert mine["delta"] == pytest.approx(-0.05) and mine["seeds"] == 2 and mine["verdict"] == "within noise"
+    text = markdown(with_verdicts(table, paired))
+    assert "No detector beats no filtering beyond noise here." in text
+    assert "Within noise of no filtering: 1 of 1 (detector, mode) pairs." in text
     out = downstream_files(items, tmp_path / "d.csv", tmp_path / "d.md", tmp_path / "d.png", tmp_path / "d.pdf")
     assert (tmp_path / "d.png").stat().st_size > 5000 and len(out) == 3
     assert read_cleaned_labels(items[0][3]).shape[0] == 40
@@ -258,3 +265,22 @@ def test_the_relabelling_oracle_is_the_same_run_in_every_noise_scenario(digits_n
                     dataset="digits", data=digits, progress=False, stall_timeout=0)
         histories.append(_history(out / "r.csv"))
     pd.testing.assert_frame_equal(*histories)
+
+
+
+def test_sentences_from_a_hand_made_table():
+    from alsofilter.reporting.downstream import summary_sentences
+
+    rows = pd.DataFrame([
+        {"detector": "none", "label": "no filtering", "mode": "-", "verdict_vs_none": "", "vs_none": np.nan,
+         "vs_none_low": np.nan, "vs_none_high": np.nan},
+        {"detector": "a.loss.bmm", "label": "A", "mode": "drop", "verdict_vs_none": "ahead", "vs_none": 0.1,
+         "vs_none_low": 0.05, "vs_none_high": 0.15},
+        {"detector": "b.loss.bmm", "label": "B", "mode": "relabel", "verdict_vs_none": "behind", "vs_none": -0.1,
+         "vs_none_low": -0.2, "vs_none_high": -0.01},
+        {"detector": "c.loss.bmm", "label": "C", "mode": "drop", "verdict_vs_none": "within noise", "vs_none": 0.01,
+         "vs_none_low": -0.1, "vs_none_high": 0.12}])
+    assert summary_sentences(rows) == [
+        "Better than no filtering beyond noise: A (drop, +0.100 [+0.050, +0.150]).",
+        "Worse than no filtering beyond noise: B (relabel, -0.100 [-0.200, -0.010]).",
+        "Within noise of no filtering: 1 of 3 (detector, mode) pairs."]

@@ -45,6 +45,8 @@ except ConfigError as _err:
 
 RESULTS = f"results/{config['experiment']}"
 RUNS = expand_runs(config)
+#: the datasets of the grid, in grid order
+DATASET_NAMES = list(dict.fromkeys(r.dataset for r in RUNS))
 RUN_PATTERN = "{dataset}/{arch}/{method}/{noise}-{rate}-seed{seed}"
 RUN_DIR = f"{RESULTS}/runs/{RUN_PATTERN}"
 NOISE_PATTERN = f"{RESULTS}/noise/{{dataset}}/{{noise}}-{{rate}}-seed{{seed}}"
@@ -243,7 +245,7 @@ def leaderboard_inputs():
     files = []
     for items in leaderboard_crossval().values():
         for _, metrics, bench in items:
-            files += [metrics, *bench]
+            files += [metrics, metrics.replace("metrics.csv", "detection.npz"), *bench]
     return files
 
 

@@ -46,6 +46,9 @@ rule downstream:
             for item in downstream_items()
             for f in (item[3], item[4], item[5], *item[6])
         ],
+        datasets=[
+            f"{PREPARED_DIR}/dataset.json".format(dataset=d) for d in DATASET_NAMES
+        ],
     output:
         csv=report(
             f"{RESULTS}/tables/downstream.csv",
@@ -53,6 +56,7 @@ rule downstream:
             category="Downstream",
         ),
         md=f"{RESULTS}/tables/downstream.md",
+        paired=f"{RESULTS}/tables/downstream_paired.csv",
         png=report(
             f"{RESULTS}/figures/downstream.png",
             caption="../report/downstream.rst",

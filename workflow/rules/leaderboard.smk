@@ -6,6 +6,8 @@ rule leaderboard:
     """Per scenario: every detector's final ROC-AUC, AP, decision precision/recall/F1 and cost."""
     input:
         metrics=run_paths("metrics.csv"),
+        signals=run_paths("signals.npz"),
+        mixtures=run_paths("mixture.npz"),
         train_benchmarks=[
             f"{BENCH}/train/{RUN_PATTERN.format(**r.wildcards())}.tsv" for r in RUNS
         ],
@@ -17,6 +19,7 @@ rule leaderboard:
             category="Leaderboard",
         ),
         md=f"{RESULTS}/tables/leaderboard.md",
+        paired=f"{RESULTS}/tables/leaderboard_paired.csv",
         png=report(
             f"{RESULTS}/figures/leaderboard.png",
             caption="../report/leaderboard.rst",

@@ -7,7 +7,20 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 #: a decision flags a sample when its noise posterior exceeds this (BMM, GMM; cleaned labels too)
 DECISION_THRESHOLD = 0.5
-METRIC_COLUMNS = ("auc", "ap", "precision", "recall", "f1", "noise_rate_est", "noise_rate_true")
+METRIC_COLUMNS = ("auc", "ap", "precision", "recall", "f1", "noise_rate_est", "noise_rate_true",
+                  "precision_at_noise_rate", "precision_at_estimate")
+
+
+def precision_at_count(is_noisy: np.ndarray, score: np.ndarray, count: int) -> float:
+    """Fraction of truly mislabeled samples among the ``count`` most suspicious (highest score;
+    ties broken by index). With ``count`` = the number of mislabeled samples this is also the
+    recall there, 1 − the false-negative rate when as many samples are flagged as are wrong — the
+    fixed-count protocol of label-error benchmarks. NaN for ``count`` 0."""
+    count = int(count)
+    if count <= 0:
+        return np.nan
+    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
+    return float(np.asarray(is_noisy, dtype=bool)[order[:count]].mean())
 
 
 def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.ndarray,
@@ -17,6 +30,8 @@ def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.nda
     is_noisy : (N,) bool ground truth.  score : (N,) suspicion score (higher = noisy), for
     ROC-AUC and average precision.  posterior : (N,) BMM noise probability; the decision flags
     ``posterior > threshold``, giving precision, recall, F1 and the estimated noise rate.
+    ``precision_at_noise_rate`` / ``precision_at_estimate``: :func:`precision_at_count` with as
+    many samples as are truly mislabeled / as the decision flags (the detector's own estimate).
     AUC/AP are NaN when the ground truth has a single class (no noisy or no clean samples).
     """
     is_noisy = np.asarray(is_noisy, dtype=bool)
@@ -32,6 +47,8 @@ def detection_metrics(is_noisy: np.ndarray, score: np.ndarray, posterior: np.nda
         "precision": float(precision), "recall": float(recall), "f1": float(f1),
         "noise_rate_est": float(flagged.mean()),
         "noise_rate_true": float(is_noisy.mean()),
+        "precision_at_noise_rate": precision_at_count(is_noisy, score, is_noisy.sum()),
+        "precision_at_estimate": precision_at_count(is_noisy, score, flagged.sum()),
     }
 
 
@@ -51,8 +68,8 @@ def decision_scores(is_noisy: np.ndarray, flagged: np.ndarray) -> tuple[float, f
 
 def metrics_per_epoch(is_noisy: np.ndarray, scores: np.ndarray, posteriors: np.ndarray,
                       fit_ok: np.ndarray | None = None, signal: str = "") -> pd.DataFrame:
-    """One row per epoch: ``signal, epoch (1-based), auc, ap, precision, recall, f1,
-    noise_rate_est, noise_rate_true, fit_ok``. scores, posteriors: (E, N)."""
+    """One row per epoch: ``signal, epoch (1-based)``, :data:`METRIC_COLUMNS`, ``fit_ok``.
+    scores, posteriors: (E, N)."""
     rows = []
     for e in range(scores.shape[0]):
         row = {"signal": signal, "epoch": e + 1}

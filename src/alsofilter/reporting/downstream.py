@@ -26,6 +26,7 @@ from alsofilter.detectors.decisions import parse_detector, read_cleaned_labels, 
 from alsofilter.reporting.aggregate import mean_pm_std, mean_std_over_seeds
 from alsofilter.reporting.figures import save_figure, scenario_title
 from alsofilter.reporting.leaderboard import SCENARIO, benchmark_seconds
+from alsofilter.reporting.paired import LEVEL, combine_seeds, verdict
 
 VALUES = ["kept", "kept_correct", "final_acc", "best_acc"]
 MODE_COLORS = {"drop": "tab:blue", "relabel": "tab:orange"}
@@ -73,40 +74,126 @@ def _signed(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:+.3f}"
 
 
+#: the paper's method as a downstream detector (compared in the same mode)
+OURS_DETECTOR = "also-min.weight.bmm"
+
+
+def paired_accuracy(rows: pd.DataFrame, test_sizes: Mapping[str, int] | None = None,
+                    level: float = LEVEL) -> pd.DataFrame:
+    """Each (scenario, detector, mode) against no filtering and against the paper's method in the
+    same mode: the per-seed paired difference of final clean test accuracy, its mean over seeds
+    and 95 % interval (:func:`alsofilter.reporting.paired.combine_seeds`).
+
+    rows : :func:`variant_row`'s, one per (scenario, seed, detector, mode); test_sizes : dataset →
+    test images. The finite-sample part of a seed's difference is binomial, (a(1−a) + b(1−b)) / n:
+    the two models' errors on the same test images are treated as independent, which overstates
+    it when they err on the same images (history.csv keeps accuracies, not predictions). Without
+    a test size only the spread over seeds is used. Returns one row per (scenario, detector,
+    mode, role) with ``reference``, ``delta``, ``low``, ``high``, ``seeds``, ``verdict``."""
+    out = []
+    for scen, group in rows.groupby(SCENARIO, sort=False):
+        n_test = (test_sizes or {}).get(scen[0])
+        for (detector, mode), part in group.groupby(["detector", "mode"], sort=False):
+            references = {"none": ("none", "-")}
+            if detector != "none":
+                references["ours"] = (OURS_DETECTOR, mode if mode != "-" else "drop")
+            for role, (ref_detector, ref_mode) in references.items():
+                ref = group[(group["detector"] == ref_detector) & (group["mode"] == ref_mode)].set_index("seed")
+                if ref.empty or (ref_detector == detector and ref_mode == mode):
+                    continue
+                mine = part.set_index("seed")
+                seeds = [s for s in mine.index if s in ref.index]
+                a = mine.loc[seeds, "final_acc"].to_numpy(float)
+                b = ref.loc[seeds, "final_acc"].to_numpy(float)
+                within = (a * (1 - a) + b * (1 - b)) / n_test if n_test else np.full(len(seeds), np.nan)
+                mean, low, high = combine_seeds(a - b, within, level)
+                out.append({**dict(zip(SCENARIO, scen)), "detector": detector, "mode": mode, "role": role,
+                            "reference": f"{ref_detector} ({ref_mode})", "delta": mean, "low": low,
+                            "high": high, "seeds": len(seeds), "verdict": verdict(low, high)})
+    return pd.DataFrame(out, columns=[*SCENARIO, "detector", "mode", "role", "reference", "delta", "low",
+                                      "high", "seeds", "verdict"])
+
+
+def with_verdicts(table: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``vs_none``, ``vs_none_low``, ``vs_none_high``, ``verdict_vs_none`` and the
+    same ``_ours`` columns from :func:`paired_accuracy`."""
+    out = table.copy()
+    index = paired.set_index([*SCENARIO, "detector", "mode", "role"]) if len(paired) else None
+    for role in ("none", "ours"):
+        keys = [(*k, role) for k in zip(*(out[c] for c in SCENARIO), out["detector"], out["mode"])]
+        for column, source in ((f"vs_{role}", "delta"), (f"vs_{role}_low", "low"), (f"vs_{role}_high", "high"),
+                               (f"verdict_vs_{role}", "verdict")):
+            missing = "" if source == "verdict" else np.nan
+            out[column] = [index[source].get(k, missing) if index is not None else missing for k in keys]
+    return out
+
+
+def _interval(delta, low, high) -> str:
+    if not np.isfinite(delta):
+        return "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{delta:+.3f}"
+    return f"{delta:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def summary_sentences(rows: pd.DataFrame) -> list[str]:
+    """What one scenario's verdicts against no filtering say, generated from them."""
+    detectors = rows[~rows["detector"].isin(["none", "oracle"])]
+    if detectors.empty or "verdict_vs_none" not in rows:
+        return []
+    lines = []
+    for word, phrase in (("ahead", "Better than no filtering beyond noise"), ("behind", "Worse than no filtering beyond noise")):
+        hits = detectors[detectors["verdict_vs_none"] == word]
+        names = [f"{r['label']} ({r['mode']}, {_interval(r['vs_none'], r['vs_none_low'], r['vs_none_high'])})"
+                 for _, r in hits.iterrows()]
+        lines.append(f"{phrase}: {'; '.join(names) if names else 'none'}.")
+    within = int((detectors["verdict_vs_none"] == "within noise").sum())
+    lines.append(f"Within noise of no filtering: {within} of {len(detectors)} (detector, mode) pairs.")
+    if not (detectors["verdict_vs_none"] == "ahead").any():
+        lines.append("No detector beats no filtering beyond noise here.")
+    return lines
+
+
 def markdown(table: pd.DataFrame) -> str:
-    """One Markdown table per scenario, and per scenario one sentence: which detectors beat no
-    filtering, or that none does."""
+    """One Markdown table per scenario with the paired differences to no filtering and to the
+    paper's method (95 % intervals), and per scenario the verdicts in words."""
     parts = ["# Downstream: clean test accuracy after retraining on each detector's cleaned labels",
              "", "AdamW, the baseline's architecture, epochs, augmentation and seed, trained from scratch on "
              "the samples each decision keeps (drop) or with flagged samples relabelled to the detector's "
              "prediction (relabel). Mean ± std over seeds. Best = best epoch (optimistic: picking it needs "
-             "clean data).", ""]
+             "clean data). vs no filtering / vs ours: paired difference of final test accuracy (mean over "
+             "seeds) with its 95 % interval (spread over seeds, binomial test-set noise; docs/results.md).", ""]
+    paired = "verdict_vs_none" in table
     for scen, rows in table.groupby(SCENARIO, sort=False):
         dataset, arch, noise, rate = scen
         parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({int(rows['seeds'].max())} seeds)", "",
                   "| detector | mode | kept | kept labels correct | final test acc | best test acc "
-                  "| vs no filtering | vs oracle | seconds |",
-                  "|---|---|---|---|---|---|---:|---:|---:|"]
+                  "| vs no filtering | vs ours | vs oracle | seconds |",
+                  "|---|---|---|---|---|---|---|---|---:|---:|"]
         for _, r in rows.iterrows():
             name = f"*{r['label']}*" if r["detector"] in ("none", "oracle") else r["label"]
-            parts.append(f"| {name} | {r['mode']} | " + " | ".join(mean_pm_std(r[f"{v}_mean"], r[f"{v}_std"]) for v in VALUES)
-                         + f" | {_signed(r['gain_over_none'])} | {_signed(r['gap_to_oracle'])} "
-                         f"| {r['training_seconds']:.0f} |")
-        detectors = rows[~rows["detector"].isin(["none", "oracle"])]
-        better = detectors[detectors["gain_over_none"] > 0]
-        if len(detectors) and better.empty:
-            parts += ["", "No detector beats no filtering here."]
-        elif len(better):
-            parts += ["", f"{len(better)} of {len(detectors)} (detector, mode) pairs beat no filtering; best: "
-                      f"{better.iloc[0]['label']} ({better.iloc[0]['mode']}), "
-                      f"{_signed(better.iloc[0]['gain_over_none'])}."]
+            cells = [mean_pm_std(r[f"{v}_mean"], r[f"{v}_std"]) for v in VALUES]
+            for role in ("none", "ours"):
+                if paired and r.get(f"verdict_vs_{role}"):
+                    cells.append(f"{_interval(r[f'vs_{role}'], r[f'vs_{role}_low'], r[f'vs_{role}_high'])} "
+                                 f"{r[f'verdict_vs_{role}']}")
+                elif role == "none":
+                    cells.append(_signed(r["gain_over_none"]) if r["detector"] != "none" else "reference")
+                else:
+                    cells.append("–")
+            parts.append(f"| {name} | {r['mode']} | " + " | ".join(cells)
+                         + f" | {_signed(r['gap_to_oracle'])} | {r['training_seconds']:.0f} |")
+        sentences = summary_sentences(rows) if paired else []
+        if sentences:
+            parts += [""] + sentences
         parts.append("")
     return "\n".join(parts)
 
 
 def plot_downstream(table: pd.DataFrame, out_paths) -> None:
-    """One panel per scenario: final clean test accuracy (bar, ± std over seeds) of every
-    detector, drop and relabel side by side; no filtering and the oracles as vertical lines."""
+    """One panel per scenario: final clean test accuracy (bar) of every detector, drop and relabel
+    side by side; no filtering and the oracles as vertical lines. Whiskers: the 95 % interval of
+    the paired difference to no filtering, around the bar's end (± std over seeds without it)."""
     scenarios = list(table.groupby(SCENARIO, sort=False))
     ncols = min(3, len(scenarios))
     nrows = -(-len(scenarios) // ncols)
@@ -122,7 +209,14 @@ def plot_downstream(table: pd.DataFrame, out_paths) -> None:
         for k, mode in enumerate(modes):
             part = rows[rows["mode"] == mode].set_index("label").reindex(labels)
             y = np.arange(len(labels)) + (k - (len(modes) - 1) / 2) * height
-            ax.barh(y, part["final_acc_mean"], height=height, xerr=part["final_acc_std"].fillna(0),
+            if "vs_none_low" in part and part["vs_none_low"].notna().any():
+                # the 95 % interval of the paired difference to no filtering, around the bar's end:
+                # a whisker that crosses the no-filtering line is within noise of it
+                xerr = np.vstack([(part["vs_none"] - part["vs_none_low"]).fillna(0).clip(lower=0),
+                                  (part["vs_none_high"] - part["vs_none"]).fillna(0).clip(lower=0)])
+            else:
+                xerr = part["final_acc_std"].fillna(0)
+            ax.barh(y, part["final_acc_mean"], height=height, xerr=xerr,
                     color=MODE_COLORS[mode], alpha=0.85, capsize=2, label=mode)
         styles = {("none", "-"): ("k", "-", "no filtering"), ("oracle", "drop"): ("tab:green", "--", "oracle, drop"),
                   ("oracle", "relabel"): ("tab:green", ":", "oracle, relabel")}

@@ -28,9 +28,12 @@ from alsofilter.io import write_text_atomic
 from alsofilter.names import OURS, crossval_label, detector_label
 from alsofilter.reporting.aggregate import mean_pm_std, mean_std_over_seeds
 from alsofilter.reporting.figures import save_figure, scenario_title
+from alsofilter.reporting.paired import DEFAULT_BOOTSTRAP, bootstrap_metrics, paired_comparisons, resample_indices
 
 SCENARIO = list(SCENARIO_KEYS)
-SCORES = ["auc", "ap", "precision", "recall", "f1", "noise_rate_est"]
+SCORES = ["auc", "ap", "precision", "recall", "f1", "noise_rate_est", "precision_at_noise_rate"]
+#: the reference detectors every detector is compared with, per scenario
+ROLES = {"ours": "the paper's method", "best": "the best detector by ROC-AUC"}
 
 
 def benchmark_seconds(paths: Iterable[str | Path]) -> float:
@@ -49,10 +52,12 @@ def run_detections(run: Mapping, metrics_csv, train_benchmark) -> pd.DataFrame:
         base.update(method=run["method"], signal=signal, auc=last["auc"], ap=last["ap"],
                     training_jobs=1, training_seconds=seconds)
         rows.append({**base, "detector": detector_label(run["method"], signal, "bmm"), "decision": "BMM",
-                     **{k: last[k] for k in ("precision", "recall", "f1", "noise_rate_est")}})
+                     **{k: last[k] for k in ("precision", "recall", "f1", "noise_rate_est")},
+                     "precision_at_noise_rate": last.get("precision_at_noise_rate", np.nan)})
         if "f1_gmm" in last.index:
             rows.append({**base, "detector": detector_label(run["method"], signal, "gmm"), "decision": "GMM",
-                         **{k: last[f"{k}_gmm"] for k in ("precision", "recall", "f1", "noise_rate_est")}})
+                         **{k: last[f"{k}_gmm"] for k in ("precision", "recall", "f1", "noise_rate_est")},
+                         "precision_at_noise_rate": last.get("precision_at_noise_rate", np.nan)})
     return pd.DataFrame(rows)
 
 
@@ -65,7 +70,7 @@ def crossval_detections(scenario: Mapping, detector: str, metrics_csv, benchmark
                detector=crossval_label(detector, folds),
                training_jobs=folds if detector == "cleanlab_network" else 0,
                training_seconds=benchmark_seconds(benchmarks),
-               **{k: row[k] for k in SCORES})
+               **{k: row.get(k, np.nan) for k in SCORES})
     return pd.DataFrame([out])
 
 
@@ -73,6 +78,8 @@ def aggregate(detections: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per (scenario, detector), sorted by mean AUC within a scenario;
     ``training_seconds`` is the mean per seed; ``ours`` marks ALSO-min π + BMM."""
     keys = SCENARIO + ["detector", "method", "signal", "decision"]
+    missing = [m for m in SCORES if m not in detections]     # e.g. metrics of an older run
+    detections = detections.assign(**{m: np.nan for m in missing})
     table = mean_std_over_seeds(detections, keys, SCORES, means=["training_jobs", "training_seconds"])
     table["ours"] = table["detector"] == OURS
     table = table.sort_values(SCENARIO + ["auc_mean"], ascending=[True] * len(SCENARIO) + [False],
@@ -81,36 +88,143 @@ def aggregate(detections: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def paired_against_references(table: pd.DataFrame, samples: Mapping[tuple, Mapping[str, tuple]],
+                               n_boot: int = DEFAULT_BOOTSTRAP) -> pd.DataFrame:
+    """Every detector against the paper's method and against the best detector of its scenario,
+    paired on the same samples and seeds (:mod:`alsofilter.reporting.paired`).
+
+    table : :func:`aggregate`'s; samples : (dataset, arch, noise, rate, seed) → detector →
+    ``(is_noisy, score, flagged)`` (N,) arrays of its last epoch. Returns
+    :func:`~alsofilter.reporting.paired.paired_comparisons`' rows."""
+    boot, points = {}, []
+    for key, detectors in samples.items():
+        n = len(next(iter(detectors.values()))[0])
+        indices = resample_indices(n, n_boot, seed=int(key[-1]))
+        identity = np.arange(n)[None, :]
+        boot[key] = {}
+        for name, (is_noisy, score, flagged) in detectors.items():
+            boot[key][name] = bootstrap_metrics(is_noisy, score, flagged, indices)
+            full = bootstrap_metrics(is_noisy, score, flagged, identity)
+            points.append({**dict(zip(SCENARIO + ["seed"], key)), "detector": name,
+                           **{m: float(v[0]) for m, v in full.items()}})
+    references = {}
+    for scen, rows in table.groupby(SCENARIO, sort=False):
+        roles = {"best": rows.iloc[0]["detector"]}             # aggregate() sorts by mean AUC
+        if (rows["detector"] == OURS).any():
+            roles["ours"] = OURS
+        references[tuple(scen)] = roles
+    if not points:
+        return pd.DataFrame(columns=[*SCENARIO, "detector", "role", "reference", "metric", "delta", "low",
+                                     "high", "seeds", "verdict"])
+    return paired_comparisons(boot, pd.DataFrame(points), SCENARIO, references)
+
+
+def with_verdicts(table: pd.DataFrame, paired: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
+    """``table`` with, per role of :data:`ROLES`, the paired difference of ``metric`` to that
+    reference and its interval and verdict: ``{metric}_vs_{role}``, ``…_low``, ``…_high``,
+    ``verdict_vs_{role}``."""
+    out = table.copy()
+    for role in ROLES:
+        part = paired[(paired["role"] == role) & (paired["metric"] == metric)] if len(paired) else paired
+        part = part.set_index([*SCENARIO, "detector"]) if len(part) else None
+        for column, source in ((f"{metric}_vs_{role}", "delta"), (f"{metric}_vs_{role}_low", "low"),
+                               (f"{metric}_vs_{role}_high", "high"), (f"verdict_vs_{role}", "verdict")):
+            keys = list(zip(*(out[c] for c in SCENARIO), out["detector"]))
+            out[column] = [part[source].get(k, np.nan if source != "verdict" else "") if part is not None
+                           else (np.nan if source != "verdict" else "") for k in keys]
+    return out
+
+
+def _interval(delta, low, high) -> str:
+    if not np.isfinite(delta):
+        return "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{delta:+.3f}"
+    return f"{delta:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def summary_sentences(rows: pd.DataFrame) -> list[str]:
+    """What one scenario's verdicts say, in words (generated, never written by hand): the best
+    detector, where the paper's method stands against it, and which detectors are ahead of or
+    behind the paper's method beyond noise."""
+    best = rows.iloc[0]
+    seeds = int(rows["seeds"].max())
+    lines = [f"Best by ROC-AUC: {best['detector']} ({best['auc_mean']:.3f})."]
+    ours = rows[rows["detector"] == OURS]
+    if len(ours) and "verdict_vs_best" in rows:
+        o = ours.iloc[0]
+        if o["detector"] == best["detector"]:
+            lines.append(f"{OURS} is the best detector here.")
+        else:
+            word = {"behind": "behind it beyond noise", "ahead": "ahead of it beyond noise",
+                    "within noise": "within noise of it"}.get(o["verdict_vs_best"], "not compared with it")
+            lines.append(f"{OURS} is {word}: ROC-AUC {_interval(o['auc_vs_best'], o['auc_vs_best_low'], o['auc_vs_best_high'])}.")
+        others = rows[rows["detector"] != OURS]
+        for verdict_word, phrase in (("behind", "Ahead of {ours} beyond noise"), ("ahead", "Behind {ours} beyond noise")):
+            # a detector is ahead of ours when ours is behind it: read its own verdict against ours
+            names = others[others["verdict_vs_ours"] == ("ahead" if verdict_word == "behind" else "behind")]["detector"]
+            lines.append(f"{phrase.format(ours=OURS)}: {', '.join(names) if len(names) else 'none'}.")
+        within = int((others["verdict_vs_ours"] == "within noise").sum())
+        lines.append(f"Within noise of {OURS}: {within} detector{'s' if within != 1 else ''}.")
+    if seeds == 1:
+        lines.append("One seed: the intervals cover the finite sample only, not another run.")
+    return lines
+
+
 def markdown(table: pd.DataFrame) -> str:
-    """One Markdown table per scenario, the paper's method in bold."""
+    """One Markdown table per scenario, the paper's method in bold, the paired differences of
+    ROC-AUC to it and to the best detector with their 95 % intervals, and the verdicts in words."""
     parts = ["# Leaderboard: every detector on the same noise files (final epoch, mean ± std over seeds)",
-             "", f"Sorted by ROC-AUC. **Bold**: the paper's method ({OURS}). Cost: training jobs of a "
-             "network and their total wall seconds per seed (Snakemake benchmarks).", ""]
+             "", f"Sorted by ROC-AUC. **Bold**: the paper's method ({OURS}). P@k: precision when as many "
+             "samples are flagged as are mislabeled. vs ours / vs best: the paired difference of ROC-AUC "
+             "(this detector minus the reference, mean over seeds) with its 95 % interval (bootstrap over "
+             "samples within each seed combined with the spread over seeds, docs/results.md). Cost: "
+             "training jobs of a network and their total wall seconds per seed (Snakemake benchmarks).", ""]
+    has_paired = "verdict_vs_ours" in table
     for scen, rows in table.groupby(SCENARIO, sort=False):
         dataset, arch, noise, rate = scen
         parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({int(rows['seeds'].max())} seeds)", "",
-                  "| rank | detector | ROC-AUC | AP | precision | recall | F1 | est. noise rate | jobs | seconds |",
-                  "|---:|---|---|---|---|---|---|---|---:|---:|"]
+                  "| rank | detector | ROC-AUC | AP | precision | recall | F1 | est. noise rate | P@k "
+                  + ("| vs ours | vs best " if has_paired else "") + "| jobs | seconds |",
+                  "|---:|---|---|---|---|---|---|---|---" + ("|---|---" if has_paired else "") + "|---:|---:|"]
         for _, r in rows.iterrows():
             name = f"**{r['detector']}**" if r["ours"] else r["detector"]
             cells = [mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in SCORES]
+            if has_paired:
+                for role in ROLES:
+                    text = _interval(r[f"auc_vs_{role}"], r[f"auc_vs_{role}_low"], r[f"auc_vs_{role}_high"])
+                    v = r[f"verdict_vs_{role}"]
+                    cells.append("reference" if v == "reference" else f"{text} {v}".strip())
             parts.append(f"| {r['rank']} | {name} | " + " | ".join(cells)
                          + f" | {r['training_jobs']:g} | {r['training_seconds']:.0f} |")
+        if has_paired:
+            parts += [""] + summary_sentences(rows)
         parts.append("")
     return "\n".join(parts)
 
 
-def write_leaderboard(detections: pd.DataFrame, out_csv, out_md) -> pd.DataFrame:
+def write_leaderboard(detections: pd.DataFrame, out_csv, out_md, samples: Mapping | None = None,
+                      out_paired=None, n_boot: int = DEFAULT_BOOTSTRAP) -> pd.DataFrame:
+    """Aggregate, compare (when the per-sample ``samples`` are given) and write the CSV, the
+    Markdown and, with ``out_paired``, every paired comparison (all metrics, both references)."""
     table = aggregate(detections)
+    if samples:
+        paired = paired_against_references(table, samples, n_boot)
+        table = with_verdicts(table, paired)
+        if out_paired is not None:
+            write_text_atomic(out_paired, paired.to_csv(index=False))
     write_text_atomic(out_csv, table.to_csv(index=False))
     write_text_atomic(out_md, markdown(table))
     return table
 
 
 def plot_leaderboard(table: pd.DataFrame, out_paths) -> None:
-    """One panel per scenario: ROC-AUC (bar, ± std over seeds) of every score, and F1 of its best
-    decision (dot); ALSO-min's signals blue (its π, the paper's method, labelled in bold), AdamW's
-    red, cleanlab green, ALSO-max grey."""
+    """One panel per scenario: ROC-AUC (bar) of every score, and F1 of its best decision (dot);
+    ALSO-min's signals blue (its π, the paper's method, labelled in bold), AdamW's red, cleanlab
+    green, ALSO-max grey. Whiskers: the 95 % interval of the detector's paired ROC-AUC difference
+    to the paper's method, drawn around its bar's end, with the paper's method's ROC-AUC as a
+    dashed line: a whisker that crosses the line is within noise of it (without paired
+    comparisons: ± std over seeds)."""
     colors = {"also-min": "tab:blue", "adamw": "tab:red", "crossval": "tab:green"}
     # AUC does not depend on the decision: one bar per score, F1 of its better decision
     scores = (table.sort_values("f1_mean", ascending=False, kind="stable")
@@ -124,7 +238,16 @@ def plot_leaderboard(table: pd.DataFrame, out_paths) -> None:
         rows = rows.sort_values("auc_mean", kind="stable")
         labels = [d.replace(" + BMM", "").replace(" + GMM", "") for d in rows["detector"]]
         y = np.arange(len(rows))
-        ax.barh(y, rows["auc_mean"], xerr=rows["auc_std"].fillna(0),
+        if "auc_vs_ours" in rows and rows["auc_vs_ours"].notna().any():
+            low = (rows["auc_vs_ours"] - rows["auc_vs_ours_low"]).fillna(0).clip(lower=0)
+            high = (rows["auc_vs_ours_high"] - rows["auc_vs_ours"]).fillna(0).clip(lower=0)
+            xerr = np.vstack([low, high])
+            ours = rows[rows["detector"] == OURS]
+            if len(ours):
+                ax.axvline(ours["auc_mean"].iloc[0], color="tab:blue", lw=1, ls="--", label=f"{OURS}")
+        else:
+            xerr = rows["auc_std"].fillna(0)
+        ax.barh(y, rows["auc_mean"], xerr=xerr,
                 color=[colors.get(m, "0.6") for m in rows["method"]], alpha=0.85, capsize=2)
         ax.plot(rows["f1_mean"], y, "k.", label="F1 of the decision")
         ax.set_yticks(y, labels, fontsize=8)
@@ -132,7 +255,7 @@ def plot_leaderboard(table: pd.DataFrame, out_paths) -> None:
             tick.set_fontweight("bold" if ours else "normal")
         ax.axvline(0.5, color="0.3", lw=0.8, ls=":")
         ax.set_xlim(0, 1)
-        ax.set_xlabel("ROC-AUC (bar) / F1 (dot), final epoch")
+        ax.set_xlabel("ROC-AUC (bar, 95 % interval vs ours) / F1 (dot), final epoch")
         ax.set_title(scenario_title(*scen), fontsize=10)
     for ax in axes.flat[len(scenarios):]:
         ax.axis("off")

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from alsofilter.config.grid import SCENARIO_KEYS
+from alsofilter.reporting.aggregate import mean_pm_std
+from alsofilter.reporting.paired import LEVEL, verdict
 
 PAPER_DATASET = "cifar10"
 PAPER_EPOCHS = 100
@@ -46,13 +49,30 @@ PAPER_AUC = pd.DataFrame(
 SCENARIO = list(SCENARIO_KEYS)
 COMPARISON_COLUMNS = ["dataset", "arch", "noise", "rate", "method", "signal", "statistic",
                       "paper_value", "paper_epoch", "paper_text", "ours_mean", "ours_std", "n_seeds",
-                      "difference", "ours_epoch_best_mean", "epochs"]
+                      "difference", "difference_low", "difference_high", "verdict", "ours_epoch_best_mean", "epochs"]
 
 
 def reference_frame() -> pd.DataFrame:
     """Reference lines for :func:`alsofilter.reporting.plots.plot_auc_curves`: scenario keys, ``method``,
     ``value`` and the ``epoch`` the paper reports it at (a marker where our runs reach it)."""
     return PAPER_AUC[[*SCENARIO, "method", "signal", "statistic", "value", "epoch"]].copy()
+
+
+#: the paper's values are read off its figure to this precision (SPEC §7)
+READING_ERROR = 0.005
+
+
+def _against_paper(values: np.ndarray, paper: float) -> dict:
+    """Our mean's 95 % interval over seeds (Student's t, S ≥ 2), widened by the paper's reading
+    error, as an interval of ours − paper, and its verdict (``above`` / ``below`` the paper,
+    ``within noise``; ``one seed`` when no interval can be given)."""
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return {"difference_low": np.nan, "difference_high": np.nan, "verdict": "one seed"}
+    half = stats.t.ppf(0.5 + LEVEL / 2, df=values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    low, high = values.mean() - half - READING_ERROR - paper, values.mean() + half + READING_ERROR - paper
+    word = {"ahead": "above the paper", "behind": "below the paper"}.get(verdict(low, high), "within noise")
+    return {"difference_low": float(low), "difference_high": float(high), "verdict": word}
 
 
 def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -81,6 +101,7 @@ def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
             "paper_value": ref.value, "paper_epoch": ref.paper_epoch, "paper_text": ref.paper_text,
             "ours_mean": mean, "ours_std": std, "n_seeds": int(ours["seed"].nunique()),
             "difference": mean - ref.value,
+            **_against_paper(values.to_numpy(), ref.value),
             "ours_epoch_best_mean": float(ours["epoch_best"].astype(float).mean()),
             "epochs": int(ours["epochs"].max()) if "epochs" in ours else np.nan,
         })
@@ -91,7 +112,9 @@ def comparison_markdown(table: pd.DataFrame) -> str:
     """The comparison as a Markdown document (title, notes, table)."""
     head = ("# ROC-AUC: ours vs the paper\n\n"
             "Paper values read off its figure 3 (±0.005; SPEC §7): CIFAR-10, ALSO-min weights (π) and "
-            "AdamW per-sample loss, 100 epochs. Ours: mean ± std over seeds; difference = ours − paper.\n")
+            "AdamW per-sample loss, 100 epochs. Ours: mean ± std over seeds; difference = ours − paper, with "
+            "the 95 % interval of our mean over seeds (Student's t) widened by the reading error; verdict: "
+            "above / below the paper beyond it, or within noise.\n")
     if table.empty:
         return head + ("\nNo scenario of this experiment matches one the paper reports "
                        "(cifar10 · resnet18 sym 0.8/0.4, asym 0.4; resnet34 sym 0.8 · adamw or also-min).\n")
@@ -99,16 +122,15 @@ def comparison_markdown(table: pd.DataFrame) -> str:
     note = (f"\n**Note:** these runs trained {', '.join(map(str, short))} epochs, not 100: "
             "the 'final' values are not comparable.\n" if short else "")
 
-    def fmt(mean, std):
-        return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f} ± –"
-
     view = pd.DataFrame({
         "scenario": [f"{r.dataset} · {r.arch} · {r.noise} {r.rate:g}" for r in table.itertuples()],
         "method": table["method"],
         "statistic": [f"{s} AUC" for s in table["statistic"]],
         "paper": [f"{v:.3f} (ep {e})" for v, e in zip(table["paper_value"], table["paper_epoch"])],
-        "ours": [fmt(m, s) for m, s in zip(table["ours_mean"], table["ours_std"])],
-        "difference": [f"{d:+.3f}" for d in table["difference"]],
+        "ours": [mean_pm_std(m, s) for m, s in zip(table["ours_mean"], table["ours_std"])],
+        "difference": [f"{d:+.3f}" + (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else "")
+                       for d, lo, hi in zip(table["difference"], table["difference_low"], table["difference_high"])],
+        "verdict": table["verdict"],
         "our best epoch": [f"{e:.1f}" for e in table["ours_epoch_best_mean"]],
         "seeds": table["n_seeds"],
         "epochs": table["epochs"],

@@ -9,7 +9,9 @@ into a ``cleaned_labels.csv`` per mode (:mod:`alsofilter.detectors.decisions`).
 """
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -21,7 +23,7 @@ from alsofilter.detectors.decisions import (cleaned_labels, detector_decision, p
                                             read_cleaned_labels, training_set)
 from alsofilter.io import write_text_atomic
 from alsofilter.logs import setup_logging
-from alsofilter.reporting.downstream import aggregate, markdown, plot_downstream, variant_row
+from alsofilter.reporting.downstream import aggregate, markdown, paired_accuracy, plot_downstream, variant_row, with_verdicts
 
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,21 @@ def cleaned_labels_stage(noise_csv, variants: Sequence[tuple[str, str]], out_pat
                                 crossval_files, file_names)
 
 
-def downstream_files(items: Sequence, out_csv, out_md, out_png, out_pdf) -> pd.DataFrame:
+def downstream_files(items: Sequence, out_csv, out_md, out_png, out_pdf, datasets: Sequence = (),
+                     out_paired=None) -> pd.DataFrame:
     """The downstream stage. ``items``: ``(scenario key, detector, mode, cleaned_labels.csv,
-    history.csv, noise.csv, [benchmark files])`` per (scenario, seed, detector, mode)."""
+    history.csv, noise.csv, [benchmark files])`` per (scenario, seed, detector, mode);
+    ``datasets``: the prepared datasets' ``dataset.json`` (their test-set sizes go into the
+    intervals of the paired comparisons, :func:`~alsofilter.reporting.downstream.paired_accuracy`)."""
     rows = pd.DataFrame([variant_row(*item) for item in items])
-    table = aggregate(rows)
+    test_sizes = {}
+    for path in datasets:
+        meta = json.loads(Path(path).read_text())
+        test_sizes[meta["name"]] = int(meta["num_test"])
+    paired = paired_accuracy(rows, test_sizes)
+    table = with_verdicts(aggregate(rows), paired)
+    if out_paired is not None:
+        write_text_atomic(out_paired, paired.to_csv(index=False))
     write_text_atomic(out_csv, table.to_csv(index=False))
     write_text_atomic(out_md, markdown(table))
     plot_downstream(table, [out_png, out_pdf])
@@ -85,4 +97,5 @@ def rule_cleaned_labels(smk) -> None:
 def rule_downstream(smk) -> None:
     """Rule ``downstream``."""
     setup_logging(smk.log[0])
-    downstream_files(smk.params.variants, smk.output.csv, smk.output.md, smk.output.png, smk.output.pdf)
+    downstream_files(smk.params.variants, smk.output.csv, smk.output.md, smk.output.png, smk.output.pdf,
+                     datasets=smk.input.datasets, out_paired=smk.output.paired)

@@ -2,22 +2,65 @@
 cost (:mod:`alsofilter.reporting.leaderboard`)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
+from alsofilter.config.grid import SCENARIO_KEYS
+from alsofilter.detectors.metrics import DECISION_THRESHOLD
+from alsofilter.detectors.signals import suspicion_score
 from alsofilter.logs import setup_logging
+from alsofilter.names import crossval_label, detector_label
 from alsofilter.reporting.leaderboard import crossval_detections, plot_leaderboard, run_detections, write_leaderboard
 
 
+def run_samples(signals_npz, mixture_npz, method: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per detector of one run (each fitted signal with its BMM and GMM decision): ``(is_noisy,
+    score, flagged)`` (N,) at the last epoch, named as in the leaderboard."""
+    with np.load(signals_npz) as s, np.load(mixture_npz) as m:
+        record, mixture = dict(s), dict(m)
+    is_noisy = np.asarray(record["is_noisy"], dtype=bool)
+    out = {}
+    for signal in sorted({key.split("/")[0] for key in mixture}):
+        score = suspicion_score(signal, record)[-1]
+        out[detector_label(method, signal, "bmm")] = (is_noisy, score, mixture[f"{signal}/posterior"][-1] > DECISION_THRESHOLD)
+        if f"{signal}/gmm_posterior" in mixture:
+            out[detector_label(method, signal, "gmm")] = (is_noisy, score,
+                                                          mixture[f"{signal}/gmm_posterior"][-1] > DECISION_THRESHOLD)
+    return out
+
+
+def crossval_samples(detection_npz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(is_noisy, score, flagged)`` of a cross-validated detector's detection.npz."""
+    with np.load(detection_npz) as d:
+        return np.asarray(d["is_noisy"], bool), np.asarray(d["score"], np.float64), np.asarray(d["flagged"], bool)
+
+
 def leaderboard_files(runs: Sequence[Mapping], metrics_paths, train_benchmarks, crossval: Mapping,
-                      folds: int, out_csv, out_md, out_png, out_pdf) -> pd.DataFrame:
+                      folds: int, out_csv, out_md, out_png, out_pdf, signals_paths: Sequence | None = None,
+                      mixture_paths: Sequence | None = None, out_paired=None) -> pd.DataFrame:
     """The leaderboard stage: ``runs`` with their metrics.csv and train benchmark (same order);
-    ``crossval``: detector → list of ``(scenario_key, metrics_csv, [benchmark files])``."""
+    ``crossval``: detector → list of ``(scenario_key, metrics_csv, [benchmark files])``, its
+    detection.npz beside the metrics. With the runs' ``signals_paths`` and ``mixture_paths``,
+    every detector is also compared, paired, with the paper's method and the best detector
+    (verdict columns; every comparison in ``out_paired``)."""
     frames = [run_detections(r, m, b) for r, m, b in zip(runs, metrics_paths, train_benchmarks)]
     for detector, items in crossval.items():
         frames += [crossval_detections(scen, detector, m, b, folds) for scen, m, b in items]
-    table = write_leaderboard(pd.concat(frames, ignore_index=True), out_csv, out_md)
+    samples = None
+    if signals_paths is not None and mixture_paths is not None:
+        samples = {}
+        for run, s, m in zip(runs, signals_paths, mixture_paths, strict=True):
+            key = (*(run[k] for k in SCENARIO_KEYS), run["seed"])
+            samples.setdefault(key, {}).update(run_samples(s, m, run["method"]))
+        for detector, items in crossval.items():
+            for scen, metrics_csv, _ in items:
+                key = (*(scen[k] for k in SCENARIO_KEYS), scen["seed"])
+                samples.setdefault(key, {})[crossval_label(detector, folds)] = crossval_samples(
+                    Path(metrics_csv).with_name("detection.npz"))
+    table = write_leaderboard(pd.concat(frames, ignore_index=True), out_csv, out_md, samples, out_paired)
     plot_leaderboard(table, [out_png, out_pdf])
     return table
 
@@ -26,4 +69,5 @@ def rule_leaderboard(smk) -> None:
     """Rule ``leaderboard``."""
     setup_logging(smk.log[0])
     leaderboard_files(smk.params.runs, smk.input.metrics, smk.input.train_benchmarks, smk.params.crossval,
-                      smk.params.folds, smk.output.csv, smk.output.md, smk.output.png, smk.output.pdf)
+                      smk.params.folds, smk.output.csv, smk.output.md, smk.output.png, smk.output.pdf,
+                      signals_paths=smk.input.signals, mixture_paths=smk.input.mixtures, out_paired=smk.output.paired)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from alsofilter.data.loading import pipeline_dataset_metadata
 from alsofilter.detectors.decisions import cleaned_labels
-from alsofilter.detectors.metrics import DECISION_THRESHOLD, metrics_per_epoch
+from alsofilter.detectors.metrics import DECISION_THRESHOLD, METRIC_COLUMNS, metrics_per_epoch
 from alsofilter.detectors.ranking import ranked_samples
 from alsofilter.detectors.signals import suspicion_score
 from alsofilter.io import write_text_atomic
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 #: decision metrics that metrics.csv also gives for the Gaussian mixture, with suffix ``_gmm``
-GMM_DECISION_COLUMNS = ("precision", "recall", "f1", "noise_rate_est", "fit_ok")
+GMM_DECISION_COLUMNS = ("precision", "recall", "f1", "noise_rate_est", "precision_at_estimate", "fit_ok")
 
 
 
@@ -42,8 +42,7 @@ def metrics_file(signals_npz, mixture_npz, out_csv) -> pd.DataFrame:
                 table[f"{col}_gmm"] = gmm[col].to_numpy()
         frames.append(table)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["signal", "epoch", "auc", "ap", "precision", "recall", "f1",
-                 "noise_rate_est", "noise_rate_true", "fit_ok"])
+        columns=["signal", "epoch", *METRIC_COLUMNS, "fit_ok"])
     write_text_atomic(out_csv, table.to_csv(index=False))
     return table
 
