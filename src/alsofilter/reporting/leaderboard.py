@@ -28,7 +28,8 @@ from alsofilter.io import write_text_atomic
 from alsofilter.names import OURS, crossval_label, detector_label
 from alsofilter.reporting.aggregate import mean_pm_std, mean_std_over_seeds
 from alsofilter.reporting.figures import save_figure, scenario_title
-from alsofilter.reporting.paired import DEFAULT_BOOTSTRAP, bootstrap_metrics, paired_comparisons, resample_indices
+from alsofilter.reporting.paired import (DEFAULT_BOOTSTRAP, bootstrap_metrics, bootstrap_size, paired_comparisons,
+                                         resample_indices)
 
 SCENARIO = list(SCENARIO_KEYS)
 SCORES = ["auc", "ap", "precision", "recall", "f1", "noise_rate_est", "precision_at_noise_rate"]
@@ -99,7 +100,7 @@ def paired_against_references(table: pd.DataFrame, samples: Mapping[tuple, Mappi
     boot, points = {}, []
     for key, detectors in samples.items():
         n = len(next(iter(detectors.values()))[0])
-        indices = resample_indices(n, n_boot, seed=int(key[-1]))
+        indices = resample_indices(n, min(n_boot, bootstrap_size(n)), seed=int(key[-1]))
         identity = np.arange(n)[None, :]
         boot[key] = {}
         for name, (is_noisy, score, flagged) in detectors.items():

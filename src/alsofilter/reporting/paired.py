@@ -41,21 +41,27 @@ def resample_indices(n: int, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> 
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
-def _auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC-AUC of each row (Mann–Whitney with average ranks for ties); NaN without both classes."""
-    ranks = stats.rankdata(scores, axis=1)
-    pos = labels.sum(axis=1)
-    neg = labels.shape[1] - pos
+def _ranked(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each row's labels in the order of its scores, highest first (one sort serves every metric)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return np.take_along_axis(labels, order, axis=1)
+
+
+def _auc_rows(hits: np.ndarray) -> np.ndarray:
+    """ROC-AUC of each row of ranked labels: the fraction of (mislabeled, clean) pairs in which the
+    mislabeled sample is ranked first (ties between scores are broken by position, which is exact
+    for continuous scores); NaN without both classes."""
+    pos = hits.sum(axis=1)
+    neg = hits.shape[1] - pos
+    clean_below = neg[:, None] - np.cumsum(~hits, axis=1)      # clean samples ranked after each position
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * labels).sum(axis=1) - pos * (pos + 1) / 2) / (pos * neg)
+        auc = (clean_below * hits).sum(axis=1) / (pos * neg)
     return np.where((pos > 0) & (neg > 0), auc, np.nan)
 
 
-def _ap_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def _ap_rows(hits: np.ndarray) -> np.ndarray:
     """Average precision of each row: mean over the positives of the precision at their rank."""
-    order = np.argsort(-scores, axis=1, kind="stable")
-    hits = np.take_along_axis(labels, order, axis=1)
-    precision = np.cumsum(hits, axis=1) / np.arange(1, labels.shape[1] + 1)
+    precision = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
     pos = hits.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pos > 0, (precision * hits).sum(axis=1) / pos, np.nan)
@@ -68,12 +74,16 @@ def _f1_rows(labels: np.ndarray, flagged: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, 2 * tp / denominator, 0.0)
 
 
-def _precision_at_k_rows(labels: np.ndarray, scores: np.ndarray, k: np.ndarray) -> np.ndarray:
-    order = np.argsort(-scores, axis=1, kind="stable")
-    hits = np.take_along_axis(labels, order, axis=1)
-    top = np.arange(labels.shape[1])[None, :] < k[:, None]
+def _precision_at_k_rows(hits: np.ndarray, k: np.ndarray) -> np.ndarray:
+    top = np.arange(hits.shape[1])[None, :] < k[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(k > 0, (hits & top).sum(axis=1) / k, np.nan)
+
+
+def bootstrap_size(n: int, budget: int = 5_000_000) -> int:
+    """Resamples for N samples: :data:`DEFAULT_BOOTSTRAP`, fewer for large N (at most ``budget``
+    sample draws a detector; at least 100, plenty where the sampling variance is small)."""
+    return int(max(100, min(DEFAULT_BOOTSTRAP, budget // max(1, n))))
 
 
 def bootstrap_metrics(is_noisy: np.ndarray, score: np.ndarray, flagged: np.ndarray,
@@ -84,10 +94,10 @@ def bootstrap_metrics(is_noisy: np.ndarray, score: np.ndarray, flagged: np.ndarr
     (B, N) from :func:`resample_indices`. Returns metric → (B,) values. ``precision_at_noise_rate``
     flags as many samples as the resample has mislabeled ones (precision = recall there)."""
     labels = np.asarray(is_noisy, dtype=bool)[indices]
-    scores = np.asarray(score, dtype=np.float64)[indices]
+    hits = _ranked(labels, np.asarray(score, dtype=np.float64)[indices])
     flags = np.asarray(flagged, dtype=bool)[indices]
-    return {"auc": _auc_rows(labels, scores), "ap": _ap_rows(labels, scores), "f1": _f1_rows(labels, flags),
-            "precision_at_noise_rate": _precision_at_k_rows(labels, scores, labels.sum(axis=1))}
+    return {"auc": _auc_rows(hits), "ap": _ap_rows(hits), "f1": _f1_rows(labels, flags),
+            "precision_at_noise_rate": _precision_at_k_rows(hits, labels.sum(axis=1))}
 
 
 def combine_seeds(deltas: Sequence[float], within_variances: Sequence[float],
