@@ -135,3 +135,13 @@ def test_paper_comparison_carries_a_verdict():
     assert row["verdict"] == "below the paper" and row["difference_high"] < 0
     one = comparison_table(close[close["seed"] == 1]).query("statistic == 'final'").iloc[0]
     assert one["verdict"] == "one seed" and np.isnan(one["difference_low"])
+
+
+def test_early_stopping_rule_uses_training_data_only():
+    from alsofilter.detectors.early_stopping import stop_epoch
+
+    # the mixture believes 40 % are wrong; the network fits 60 % of the given labels at epoch 3
+    assert stop_epoch([0.3, 0.5, 0.6, 0.8, 0.95], [0.4, 0.4, 0.4, 0.4, 0.4]) == 3
+    assert stop_epoch([0.3, 0.4], [0.2, 0.2]) == 2          # never reached: the last epoch
+    with pytest.raises(ValueError, match="equal length"):
+        stop_epoch([0.3, 0.4], [0.2])

@@ -6,7 +6,9 @@ it and appear in ``leaderboard.csv``, so a change here changes that file's ``det
 from __future__ import annotations
 
 METHOD_LABELS = {"adamw": "AdamW", "also-min": "ALSO-min", "also-max": "ALSO-max"}
-SIGNAL_LABELS = {"weight": "π", "loss": "loss", "loss_mean": "mean loss", "aum": "AUM"}
+SIGNAL_LABELS = {"weight": "π", "loss": "loss", "loss_mean": "mean loss", "aum": "AUM",
+                 # the AdamW loss at an epoch chosen without clean labels (alsofilter.detectors.early_stopping)
+                 "loss_stopped": "loss, stopped early"}
 #: cross-validated detectors; ``{k}`` is the number of folds
 CROSSVAL_LABELS = {"cleanlab_network": "cleanlab, network {k}-fold CV",
                    "cleanlab_pixels": "cleanlab, pixel logistic regression {k}-fold CV"}

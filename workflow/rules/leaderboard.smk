@@ -8,6 +8,7 @@ rule leaderboard:
         metrics=run_paths("metrics.csv"),
         signals=run_paths("signals.npz"),
         mixtures=run_paths("mixture.npz"),
+        histories=run_paths("history.csv"),
         train_benchmarks=[
             f"{BENCH}/train/{RUN_PATTERN.format(**r.wildcards())}.tsv" for r in RUNS
         ],

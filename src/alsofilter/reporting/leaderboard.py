@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from alsofilter.config.grid import SCENARIO_KEYS
+from alsofilter.detectors.early_stopping import stop_epoch
 from alsofilter.io import write_text_atomic
 from alsofilter.names import OURS, crossval_label, detector_label
 from alsofilter.reporting.aggregate import mean_pm_std, mean_std_over_seeds
@@ -42,16 +43,38 @@ def benchmark_seconds(paths: Iterable[str | Path]) -> float:
     return float(sum(pd.read_csv(p, sep="\t")["s"].iloc[0] for p in paths))
 
 
-def run_detections(run: Mapping, metrics_csv, train_benchmark) -> pd.DataFrame:
-    """Rows of one training run: each signal at the last epoch, with the BMM and the GMM decision."""
+#: the in-run signal that is also read at an early-stopping epoch (AdamW only)
+STOPPED_SIGNAL = ("adamw", "loss", "loss_stopped")
+
+
+def early_stop_epoch(metrics: pd.DataFrame, history: pd.DataFrame) -> int | None:
+    """The epoch :func:`alsofilter.detectors.early_stopping.stop_epoch` picks for an AdamW run's
+    loss from its training accuracy and the Gaussian mixture's noise estimate; None where the
+    run recorded neither."""
+    loss = metrics[metrics["signal"] == STOPPED_SIGNAL[1]].sort_values("epoch")
+    if loss.empty or "noise_rate_est_gmm" not in loss or "train_acc" not in history:
+        return None
+    acc = history.set_index("epoch")["train_acc"].reindex(loss["epoch"]).to_numpy()
+    return int(loss["epoch"].iloc[stop_epoch(acc, loss["noise_rate_est_gmm"].to_numpy()) - 1])
+
+
+def run_detections(run: Mapping, metrics_csv, train_benchmark, history_csv=None) -> pd.DataFrame:
+    """Rows of one training run: each signal at the last epoch, with the BMM and the GMM decision;
+    for AdamW with its ``history_csv``, also its loss at the early-stopping epoch
+    (:data:`STOPPED_SIGNAL`, column ``epoch``)."""
     metrics = pd.read_csv(metrics_csv)
     seconds = benchmark_seconds([train_benchmark])
     rows = []
-    for signal, table in metrics.groupby("signal", sort=False):
-        last = table.loc[table["epoch"].idxmax()]
+    groups = [(signal, table, table.loc[table["epoch"].idxmax()]) for signal, table in metrics.groupby("signal", sort=False)]
+    if run["method"] == STOPPED_SIGNAL[0] and history_csv is not None:
+        stop = early_stop_epoch(metrics, pd.read_csv(history_csv))
+        if stop is not None:
+            loss = metrics[metrics["signal"] == STOPPED_SIGNAL[1]]
+            groups.append((STOPPED_SIGNAL[2], loss, loss[loss["epoch"] == stop].iloc[0]))
+    for signal, table, last in groups:
         base = {k: run[k] for k in SCENARIO + ["seed"]}
         base.update(method=run["method"], signal=signal, auc=last["auc"], ap=last["ap"],
-                    training_jobs=1, training_seconds=seconds)
+                    training_jobs=1, training_seconds=seconds, epoch=int(last["epoch"]))
         rows.append({**base, "detector": detector_label(run["method"], signal, "bmm"), "decision": "BMM",
                      **{k: last[k] for k in ("precision", "recall", "f1", "noise_rate_est")},
                      "precision_at_noise_rate": last.get("precision_at_noise_rate", np.nan)})
@@ -81,7 +104,9 @@ def aggregate(detections: pd.DataFrame) -> pd.DataFrame:
     keys = SCENARIO + ["detector", "method", "signal", "decision"]
     missing = [m for m in SCORES if m not in detections]     # e.g. metrics of an older run
     detections = detections.assign(**{m: np.nan for m in missing})
-    table = mean_std_over_seeds(detections, keys, SCORES, means=["training_jobs", "training_seconds"])
+    if "epoch" not in detections:
+        detections = detections.assign(epoch=np.nan)
+    table = mean_std_over_seeds(detections, keys, SCORES, means=["training_jobs", "training_seconds", "epoch"])
     table["ours"] = table["detector"] == OURS
     table = table.sort_values(SCENARIO + ["auc_mean"], ascending=[True] * len(SCENARIO) + [False],
                               kind="stable").reset_index(drop=True)
@@ -167,6 +192,12 @@ def summary_sentences(rows: pd.DataFrame) -> list[str]:
             lines.append(f"{phrase.format(ours=OURS)}: {', '.join(names) if len(names) else 'none'}.")
         within = int((others["verdict_vs_ours"] == "within noise").sum())
         lines.append(f"Within noise of {OURS}: {within} detector{'s' if within != 1 else ''}.")
+        stopped = rows[rows["detector"] == detector_label(STOPPED_SIGNAL[0], STOPPED_SIGNAL[2], "bmm")]
+        if len(stopped):
+            s = stopped.iloc[0]
+            word = {"ahead": "ahead of", "behind": "behind", "within noise": "within noise of"}.get(s["verdict_vs_ours"], "not compared with")
+            lines.append(f"Without clean labels, AdamW stopped early (epoch {s['epoch']:.1f} on average) is {word} "
+                         f"{OURS}: ROC-AUC {_interval(s['auc_vs_ours'], s['auc_vs_ours_low'], s['auc_vs_ours_high'])}.")
     if seeds == 1:
         lines.append("One seed: the intervals cover the finite sample only, not another run.")
     return lines
@@ -190,6 +221,8 @@ def markdown(table: pd.DataFrame) -> str:
                   "|---:|---|---|---|---|---|---|---|---" + ("|---|---" if has_paired else "") + "|---:|---:|"]
         for _, r in rows.iterrows():
             name = f"**{r['detector']}**" if r["ours"] else r["detector"]
+            if r["signal"] == STOPPED_SIGNAL[2] and np.isfinite(r.get("epoch", np.nan)):
+                name += f" (epoch {r['epoch']:.1f})"
             cells = [mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in SCORES]
             if has_paired:
                 for role in ROLES:

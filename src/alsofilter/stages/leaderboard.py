@@ -13,22 +13,28 @@ from alsofilter.detectors.metrics import DECISION_THRESHOLD
 from alsofilter.detectors.signals import suspicion_score
 from alsofilter.logs import setup_logging
 from alsofilter.names import crossval_label, detector_label
-from alsofilter.reporting.leaderboard import crossval_detections, plot_leaderboard, run_detections, write_leaderboard
+from alsofilter.reporting.leaderboard import (STOPPED_SIGNAL, crossval_detections, early_stop_epoch, plot_leaderboard,
+                                              run_detections, write_leaderboard)
 
 
-def run_samples(signals_npz, mixture_npz, method: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def run_samples(signals_npz, mixture_npz, method: str, stop: int | None = None
+                ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per detector of one run (each fitted signal with its BMM and GMM decision): ``(is_noisy,
-    score, flagged)`` (N,) at the last epoch, named as in the leaderboard."""
+    score, flagged)`` (N,) at the last epoch, named as in the leaderboard; with ``stop`` (1-based),
+    also the AdamW loss at that epoch (:data:`~alsofilter.reporting.leaderboard.STOPPED_SIGNAL`)."""
     with np.load(signals_npz) as s, np.load(mixture_npz) as m:
         record, mixture = dict(s), dict(m)
     is_noisy = np.asarray(record["is_noisy"], dtype=bool)
     out = {}
-    for signal in sorted({key.split("/")[0] for key in mixture}):
-        score = suspicion_score(signal, record)[-1]
-        out[detector_label(method, signal, "bmm")] = (is_noisy, score, mixture[f"{signal}/posterior"][-1] > DECISION_THRESHOLD)
+    reads = [(signal, signal, -1) for signal in sorted({key.split("/")[0] for key in mixture})]
+    if stop is not None and f"{STOPPED_SIGNAL[1]}/posterior" in mixture:
+        reads.append((STOPPED_SIGNAL[2], STOPPED_SIGNAL[1], stop - 1))
+    for name, signal, epoch in reads:
+        score = suspicion_score(signal, record)[epoch]
+        out[detector_label(method, name, "bmm")] = (is_noisy, score, mixture[f"{signal}/posterior"][epoch] > DECISION_THRESHOLD)
         if f"{signal}/gmm_posterior" in mixture:
-            out[detector_label(method, signal, "gmm")] = (is_noisy, score,
-                                                          mixture[f"{signal}/gmm_posterior"][-1] > DECISION_THRESHOLD)
+            out[detector_label(method, name, "gmm")] = (is_noisy, score,
+                                                        mixture[f"{signal}/gmm_posterior"][epoch] > DECISION_THRESHOLD)
     return out
 
 
@@ -40,21 +46,27 @@ def crossval_samples(detection_npz) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def leaderboard_files(runs: Sequence[Mapping], metrics_paths, train_benchmarks, crossval: Mapping,
                       folds: int, out_csv, out_md, out_png, out_pdf, signals_paths: Sequence | None = None,
-                      mixture_paths: Sequence | None = None, out_paired=None) -> pd.DataFrame:
+                      mixture_paths: Sequence | None = None, out_paired=None,
+                      history_paths: Sequence | None = None) -> pd.DataFrame:
     """The leaderboard stage: ``runs`` with their metrics.csv and train benchmark (same order);
     ``crossval``: detector → list of ``(scenario_key, metrics_csv, [benchmark files])``, its
     detection.npz beside the metrics. With the runs' ``signals_paths`` and ``mixture_paths``,
     every detector is also compared, paired, with the paper's method and the best detector
-    (verdict columns; every comparison in ``out_paired``)."""
-    frames = [run_detections(r, m, b) for r, m, b in zip(runs, metrics_paths, train_benchmarks)]
+    (verdict columns; every comparison in ``out_paired``). With the runs' ``history_paths``, the
+    AdamW loss is also read at an epoch chosen without clean labels
+    (:mod:`alsofilter.detectors.early_stopping`)."""
+    histories = list(history_paths) if history_paths is not None else [None] * len(runs)
+    frames = [run_detections(r, m, b, h) for r, m, b, h in zip(runs, metrics_paths, train_benchmarks, histories)]
     for detector, items in crossval.items():
         frames += [crossval_detections(scen, detector, m, b, folds) for scen, m, b in items]
     samples = None
     if signals_paths is not None and mixture_paths is not None:
         samples = {}
-        for run, s, m in zip(runs, signals_paths, mixture_paths, strict=True):
+        for run, s, m, metrics_csv, h in zip(runs, signals_paths, mixture_paths, metrics_paths, histories, strict=True):
             key = (*(run[k] for k in SCENARIO_KEYS), run["seed"])
-            samples.setdefault(key, {}).update(run_samples(s, m, run["method"]))
+            stop = (early_stop_epoch(pd.read_csv(metrics_csv), pd.read_csv(h))
+                    if h is not None and run["method"] == STOPPED_SIGNAL[0] else None)
+            samples.setdefault(key, {}).update(run_samples(s, m, run["method"], stop))
         for detector, items in crossval.items():
             for scen, metrics_csv, _ in items:
                 key = (*(scen[k] for k in SCENARIO_KEYS), scen["seed"])
@@ -70,4 +82,5 @@ def rule_leaderboard(smk) -> None:
     setup_logging(smk.log[0])
     leaderboard_files(smk.params.runs, smk.input.metrics, smk.input.train_benchmarks, smk.params.crossval,
                       smk.params.folds, smk.output.csv, smk.output.md, smk.output.png, smk.output.pdf,
-                      signals_paths=smk.input.signals, mixture_paths=smk.input.mixtures, out_paired=smk.output.paired)
+                      signals_paths=smk.input.signals, mixture_paths=smk.input.mixtures, out_paired=smk.output.paired,
+                      history_paths=smk.input.histories)
