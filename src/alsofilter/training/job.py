@@ -10,6 +10,7 @@ before its time limit) makes the job write a checkpoint at the current step and 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import logging
@@ -29,6 +30,7 @@ from alsofilter.data.loading import load_pipeline_dataset
 
 from alsofilter.io import atomic_path, write_json_atomic, write_text_atomic
 from alsofilter.data.noise import read_noise_table
+from alsofilter.training.devices import gpu_slot
 from alsofilter.training.trainer import Trainer, TrainConfig, UnreadableCheckpoint, history_frame, record_to_arrays
 from alsofilter.training.watchdog import DEFAULT_STALL_TIMEOUT, StallWatchdog
 
@@ -45,13 +47,27 @@ class StopRequested(SystemExit):
         super().__init__(SIGTERM_EXIT_CODE)
 
 
-def run_training_job(noise_csv, settings: Mapping[str, Any], out_signals, out_history,
-                     out_provenance, dataset: str, checkpoint=None, checkpoint_every: int = 1,
-                     data_dir: str | None = None, threads: int = 1,
-                     dataset_options: Mapping[str, Any] | None = None, name: str | None = None,
-                     progress: bool = True, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
-                     log_path: str | None = None, train_index=None, data=None, train_labels=None,
-                     extra_provenance: Mapping[str, Any] | None = None):
+def run_training_job(noise_csv, settings: Mapping[str, Any], *args, **kwargs):
+    """Train one run (:func:`train_on_noise_file`), pinned to a GPU of its own where its device is
+    ``cuda`` or ``auto`` on a machine with GPUs (:func:`alsofilter.training.devices.gpu_slot`; not
+    under SLURM, which binds the GPU itself; not for an explicit ``cuda:N``). The slot goes into
+    provenance (``gpu_slot``). Returns the trained :class:`~alsofilter.training.trainer.Trainer`."""
+    device = str(dict(settings).get("device", TrainConfig.device))
+    pin = device in ("auto", "cuda")
+    with gpu_slot() if pin else contextlib.nullcontext() as slot:
+        if slot is not None:
+            log.info("pinned to GPU %s (slot %d of %d per GPU)", slot["device"], slot["slot"], slot["jobs_per_gpu"])
+        extra = {**dict(kwargs.pop("extra_provenance", None) or {}), "gpu_slot": slot}
+        return train_on_noise_file(noise_csv, settings, *args, extra_provenance=extra, **kwargs)
+
+
+def train_on_noise_file(noise_csv, settings: Mapping[str, Any], out_signals, out_history,
+                        out_provenance, dataset: str, checkpoint=None, checkpoint_every: int = 1,
+                        data_dir: str | None = None, threads: int = 1,
+                        dataset_options: Mapping[str, Any] | None = None, name: str | None = None,
+                        progress: bool = True, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
+                        log_path: str | None = None, train_index=None, data=None, train_labels=None,
+                        extra_provenance: Mapping[str, Any] | None = None):
     """Train one run on the labels of ``noise_csv``; write ``signals.npz`` (see
     :func:`~alsofilter.training.trainer.record_to_arrays`), ``history.csv`` and ``provenance.json``.
 
