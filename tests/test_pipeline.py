@@ -74,13 +74,20 @@ def test_leaderboard_has_every_detector(tiny_run):
     board = pd.read_csv(results / "tables" / "leaderboard.csv")
     assert len(board.groupby(["noise", "rate"])) == 2
     for _, rows in board.groupby(["noise", "rate"]):
-        # 11 (method, signal) pairs x {BMM, GMM} + cleanlab on the network and on the pixels
-        assert len(rows) == 24 and rows["detector"].is_unique
+        # 11 (method, signal) pairs x {BMM, GMM} + AdamW's loss stopped early x {BMM, GMM}
+        # + cleanlab on the network and on the pixels
+        assert len(rows) == 26 and rows["detector"].is_unique
         assert set(rows["decision"]) == {"BMM", "GMM", "cleanlab"}
         assert {"cleanlab, network 2-fold CV", "cleanlab, pixel logistic regression 2-fold CV",
                 "ALSO-min π + BMM", "AdamW loss + GMM", "AdamW AUM + BMM",
                 "AdamW mean loss + BMM"} <= set(rows["detector"])
-        assert rows["auc_mean"].is_monotonic_decreasing and rows["rank"].tolist() == list(range(1, 25))
+        assert rows["auc_mean"].is_monotonic_decreasing and rows["rank"].tolist() == list(range(1, 27))
+        stopped = rows[rows["detector"] == "AdamW loss, stopped early + BMM"].iloc[0]
+        assert 1 <= stopped["epoch"] <= 3 and stopped["verdict_vs_ours"] in ("ahead", "behind", "within noise")
+        # every detector compared with the paper's method and the best one, paired, with an interval
+        assert rows.loc[rows["ours"], "verdict_vs_ours"].item() == "reference"
+        assert set(rows["verdict_vs_best"]) <= {"reference", "ahead", "behind", "within noise"}
+        assert (rows["auc_vs_ours_low"] <= rows["auc_vs_ours_high"]).all()
         assert rows["ours"].sum() == 1 and rows.loc[rows["ours"], "detector"].item() == "ALSO-min π + BMM"
         assert np.all((rows["auc_mean"] >= 0) & (rows["auc_mean"] <= 1))
         network = rows[rows["detector"].str.startswith("cleanlab, network")].iloc[0]
@@ -109,7 +116,13 @@ def test_downstream_table_figure_and_cleaned_labels(tiny_run):
         oracle = rows.set_index(["detector", "mode"]).loc[("oracle", "drop")]
         assert oracle["kept_correct_mean"] == 1.0 and oracle["gap_to_oracle"] == 0
         assert rows.loc[rows["mode"] == "relabel", "kept_mean"].eq(1).all()
+        # paired against no filtering (1 seed: the binomial test-set interval only)
+        none = rows[rows["detector"] != "none"]
+        assert none["verdict_vs_none"].isin(["ahead", "behind", "within noise"]).all()
+        assert (none["vs_none_low"] <= none["vs_none_high"]).all()
     assert "# Downstream" in (results / "tables" / "downstream.md").read_text()
+    paired = pd.read_csv(results / "tables" / "downstream_paired.csv")
+    assert set(paired["role"]) == {"none", "ours"} and paired["seeds"].eq(1).all()
     for ext in ("png", "pdf"):
         assert (results / "figures" / f"downstream.{ext}").stat().st_size > 1000
     # no filtering is the AdamW run itself: no retraining job for it
