@@ -154,8 +154,15 @@ def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- cluster
-cluster_only = pytest.mark.skipif(not RUN_SLURM, reason="set ALSOFILTER_SLURM_TEST=1 (root, apt) "
-                                                        "to run the pipeline on a local SLURM cluster")
+_skip_without_cluster = pytest.mark.skipif(not RUN_SLURM, reason="set ALSOFILTER_SLURM_TEST=1 (root, apt) "
+                                                                 "to run the pipeline on a local SLURM cluster")
+#: the first cluster test sets up the module's fixture: the tiny pipeline locally, then through
+#: SLURM (each snakemake call limited to SNAKEMAKE_TIMEOUT_S), so its limit covers both runs
+CLUSTER_TEST_TIMEOUT_S = 2 * SNAKEMAKE_TIMEOUT_S + 300
+
+
+def cluster_only(test):
+    return pytest.mark.timeout(CLUSTER_TEST_TIMEOUT_S)(_skip_without_cluster(test))
 
 def _snakemake(workdir: Path, args: list[str], log: Path, env: dict | None = None,
                timeout: int = SNAKEMAKE_TIMEOUT_S) -> tuple[int, str]:
