@@ -5,23 +5,7 @@ keys, types, ranges, allowed values; defaults filled in), then checks what needs
 names (signals, datasets, noise kinds), cross-field rules, files on disk, dataset sizes. Every
 error is a :class:`ConfigError` whose message names the key, the bad value and what is allowed.
 
-Datasets
---------
-A scenario's ``dataset`` is a built-in name (``digits``, ``cifar10``, ``cifar100``) or any name
-configured under ``datasets``::
-
-    datasets:
-      cifar10:                      # built-ins need no format
-        options: {verify_md5: true, download: false}
-      mydata:                       # one's own data
-        format: npz                 # npz | image_folder | cifar10 | cifar100 | digits
-        path: data/mydata.npz       # the .npz file, the image folder, or a CIFAR data_dir
-        training: {epochs: 40}      # per-dataset training settings
-        human_labels: labels.csv    # per-dataset label file for human:<name> noise
-        asymmetric_pairs: [[0, 1]]  # class mapping for asymmetric noise (source, target)
-
-Relative paths are relative to the directory Snakemake runs in. CIFAR is read from ``path`` or
-else the top-level ``data_dir``.
+Datasets and their keys: :mod:`alsofilter.config.datasets`.
 
 When files are checked
 ----------------------

@@ -31,3 +31,13 @@ def mean_pm_std(mean: float, std: float, digits: int = 3) -> str:
     if not np.isfinite(mean):
         return "–"
     return f"{mean:.{digits}f}" if not np.isfinite(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def delta_with_interval(delta: float, low: float, high: float, digits: int = 3) -> str:
+    """A signed difference with its interval, ``+0.012 [-0.030, +0.054]``; the difference alone
+    without an interval; ``–`` when undefined (every paired comparison of the tables)."""
+    if not np.isfinite(delta):
+        return "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{delta:+.{digits}f}"
+    return f"{delta:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from alsofilter.data.noise import read_noise_table
 from alsofilter.detectors.decisions import parse_detector, read_cleaned_labels, training_set
-from alsofilter.reporting.aggregate import mean_pm_std, mean_std_over_seeds
+from alsofilter.reporting.aggregate import delta_with_interval, mean_pm_std, mean_std_over_seeds
 from alsofilter.reporting.figures import save_figure, scenario_title
 from alsofilter.reporting.leaderboard import SCENARIO, benchmark_seconds
 from alsofilter.reporting.paired import LEVEL, combine_seeds, verdict
@@ -128,14 +128,6 @@ def with_verdicts(table: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _interval(delta, low, high) -> str:
-    if not np.isfinite(delta):
-        return "–"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{delta:+.3f}"
-    return f"{delta:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
 def summary_sentences(rows: pd.DataFrame) -> list[str]:
     """What one scenario's verdicts against no filtering say, generated from them."""
     detectors = rows[~rows["detector"].isin(["none", "oracle"])]
@@ -144,7 +136,7 @@ def summary_sentences(rows: pd.DataFrame) -> list[str]:
     lines = []
     for word, phrase in (("ahead", "Better than no filtering beyond noise"), ("behind", "Worse than no filtering beyond noise")):
         hits = detectors[detectors["verdict_vs_none"] == word]
-        names = [f"{r['label']} ({r['mode']}, {_interval(r['vs_none'], r['vs_none_low'], r['vs_none_high'])})"
+        names = [f"{r['label']} ({r['mode']}, {delta_with_interval(r['vs_none'], r['vs_none_low'], r['vs_none_high'])})"
                  for _, r in hits.iterrows()]
         lines.append(f"{phrase}: {'; '.join(names) if names else 'none'}.")
     within = int((detectors["verdict_vs_none"] == "within noise").sum())
@@ -175,7 +167,7 @@ def markdown(table: pd.DataFrame) -> str:
             cells = [mean_pm_std(r[f"{v}_mean"], r[f"{v}_std"]) for v in VALUES]
             for role in ("none", "ours"):
                 if paired and r.get(f"verdict_vs_{role}"):
-                    cells.append(f"{_interval(r[f'vs_{role}'], r[f'vs_{role}_low'], r[f'vs_{role}_high'])} "
+                    cells.append(f"{delta_with_interval(r[f'vs_{role}'], r[f'vs_{role}_low'], r[f'vs_{role}_high'])} "
                                  f"{r[f'verdict_vs_{role}']}")
                 elif role == "none":
                     cells.append(_signed(r["gain_over_none"]) if r["detector"] != "none" else "reference")

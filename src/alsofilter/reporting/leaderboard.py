@@ -27,7 +27,7 @@ from alsofilter.config.grid import SCENARIO_KEYS
 from alsofilter.detectors.early_stopping import stop_epoch
 from alsofilter.io import write_text_atomic
 from alsofilter.names import OURS, crossval_label, detector_label
-from alsofilter.reporting.aggregate import mean_pm_std, mean_std_over_seeds
+from alsofilter.reporting.aggregate import delta_with_interval, mean_pm_std, mean_std_over_seeds
 from alsofilter.reporting.figures import save_figure, scenario_title
 from alsofilter.reporting.paired import (DEFAULT_BOOTSTRAP, bootstrap_metrics, bootstrap_size, paired_comparisons,
                                          resample_indices)
@@ -161,14 +161,6 @@ def with_verdicts(table: pd.DataFrame, paired: pd.DataFrame, metric: str = "auc"
     return out
 
 
-def _interval(delta, low, high) -> str:
-    if not np.isfinite(delta):
-        return "–"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{delta:+.3f}"
-    return f"{delta:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
 def summary_sentences(rows: pd.DataFrame) -> list[str]:
     """What one scenario's verdicts say, in words (generated, never written by hand): the best
     detector, where the paper's method stands against it, and which detectors are ahead of or
@@ -184,7 +176,7 @@ def summary_sentences(rows: pd.DataFrame) -> list[str]:
         else:
             word = {"behind": "behind it beyond noise", "ahead": "ahead of it beyond noise",
                     "within noise": "within noise of it"}.get(o["verdict_vs_best"], "not compared with it")
-            lines.append(f"{OURS} is {word}: ROC-AUC {_interval(o['auc_vs_best'], o['auc_vs_best_low'], o['auc_vs_best_high'])}.")
+            lines.append(f"{OURS} is {word}: ROC-AUC {delta_with_interval(o['auc_vs_best'], o['auc_vs_best_low'], o['auc_vs_best_high'])}.")
         others = rows[rows["detector"] != OURS]
         for verdict_word, phrase in (("behind", "Ahead of {ours} beyond noise"), ("ahead", "Behind {ours} beyond noise")):
             # a detector is ahead of ours when ours is behind it: read its own verdict against ours
@@ -197,7 +189,7 @@ def summary_sentences(rows: pd.DataFrame) -> list[str]:
             s = stopped.iloc[0]
             word = {"ahead": "ahead of", "behind": "behind", "within noise": "within noise of"}.get(s["verdict_vs_ours"], "not compared with")
             lines.append(f"Without clean labels, AdamW stopped early (epoch {s['epoch']:.1f} on average) is {word} "
-                         f"{OURS}: ROC-AUC {_interval(s['auc_vs_ours'], s['auc_vs_ours_low'], s['auc_vs_ours_high'])}.")
+                         f"{OURS}: ROC-AUC {delta_with_interval(s['auc_vs_ours'], s['auc_vs_ours_low'], s['auc_vs_ours_high'])}.")
     if seeds == 1:
         lines.append("One seed: the intervals cover the finite sample only, not another run.")
     return lines
@@ -226,7 +218,7 @@ def markdown(table: pd.DataFrame) -> str:
             cells = [mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in SCORES]
             if has_paired:
                 for role in ROLES:
-                    text = _interval(r[f"auc_vs_{role}"], r[f"auc_vs_{role}_low"], r[f"auc_vs_{role}_high"])
+                    text = delta_with_interval(r[f"auc_vs_{role}"], r[f"auc_vs_{role}_low"], r[f"auc_vs_{role}_high"])
                     v = r[f"verdict_vs_{role}"]
                     cells.append("reference" if v == "reference" else f"{text} {v}".strip())
             parts.append(f"| {r['rank']} | {name} | " + " | ".join(cells)

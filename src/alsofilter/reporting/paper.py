@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from alsofilter.config.grid import SCENARIO_KEYS
-from alsofilter.reporting.aggregate import mean_pm_std
+from alsofilter.reporting.aggregate import delta_with_interval, mean_pm_std
 from alsofilter.reporting.paired import LEVEL, verdict
 
 PAPER_DATASET = "cifar10"
@@ -128,7 +128,7 @@ def comparison_markdown(table: pd.DataFrame) -> str:
         "statistic": [f"{s} AUC" for s in table["statistic"]],
         "paper": [f"{v:.3f} (ep {e})" for v, e in zip(table["paper_value"], table["paper_epoch"])],
         "ours": [mean_pm_std(m, s) for m, s in zip(table["ours_mean"], table["ours_std"])],
-        "difference": [f"{d:+.3f}" + (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else "")
+        "difference": [delta_with_interval(d, lo, hi)
                        for d, lo, hi in zip(table["difference"], table["difference_low"], table["difference_high"])],
         "verdict": table["verdict"],
         "our best epoch": [f"{e:.1f}" for e in table["ours_epoch_best_mean"]],
