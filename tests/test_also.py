@@ -135,14 +135,16 @@ def test_max_upweights_planted_noise():
     assert roc_auc_score(is_noisy, pi) >= 0.95
 
 
-@pytest.mark.parametrize("mode", ["extragrad", "optimistic", "descent-ascent"])
-def test_state_dict_round_trip_resumes_identically(mode):
+@pytest.mark.parametrize("mode, adam_state", [("extragrad", "two"), ("optimistic", "two"),
+                                              ("descent-ascent", "two"), ("extragrad", "shared"),
+                                              ("optimistic", "shared")])
+def test_state_dict_round_trip_resumes_identically(mode, adam_state):
     x, y, _ = _planted(n=200)
 
     def make():
         torch.manual_seed(0)
         model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
-        return model, ALSO(model.parameters(), len(y), lr=1e-2, pi_lr=1e-3, mode=mode)
+        return model, ALSO(model.parameters(), len(y), lr=1e-2, pi_lr=1e-3, mode=mode, adam_state=adam_state)
 
     def run(model, opt, batches):
         for idx in batches:
@@ -187,14 +189,19 @@ def test_bad_arguments_are_named():
 
 # ------------------------------------------------------------------ the authors' update (issue 20)
 def _reference_also(model, x, y, batches, lr, wd, pi_lr, pi_decay, eps, adam_eps, l2_at,
-                    betas=(0.9, 0.999)):
+                    betas=(0.9, 0.999), adam_state="two", decay="coupled", lookahead=1.0):
     """A plain per-parameter extragradient ALSO-min in float64: two Adam states written out by hand
-    (torch's formula), the L2 term of the main step at the old θ (``start``) or at θ½ (``half``)."""
+    (torch's formula) or one both steps update (``adam_state="shared"``), the L2 term of the main
+    step at the old θ (``start``) or at θ½ (``half``), or AdamW's decoupled decay
+    (``decay="decoupled"``); the half step at ``lookahead`` × lr."""
     params = [p.detach().clone() for p in model.parameters()]
     n = x.shape[0]
     pi = torch.full((n,), 1.0 / n, dtype=torch.float64)
     log_prior = torch.full_like(pi, -math.log(n))
     state = {k: [[torch.zeros_like(p), torch.zeros_like(p)] for p in params] for k in ("half", "main")}
+    if adam_state == "shared":
+        state["half"] = state["main"]
+    coupled = decay == "coupled"
 
     def losses(theta, idx):
         with torch.no_grad():
@@ -210,14 +217,16 @@ def _reference_also(model, x, y, batches, lr, wd, pi_lr, pi_decay, eps, adam_eps
         (weights[idx] * ce).sum().backward()
         return [p.grad.detach().clone() for p in model.parameters()], ce.detach()
 
-    def adam(theta, g, which, step):
+    def adam(theta, g, which, step, rate):
         out = []
         for i, (t, gi) in enumerate(zip(theta, g)):
+            if not coupled:
+                t = t * (1 - rate * wd)                   # AdamW: decay, then the Adam step
             m, v = state[which][i]
             m.mul_(betas[0]).add_(gi, alpha=1 - betas[0])
             v.mul_(betas[1]).addcmul_(gi, gi, value=1 - betas[1])
             bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
-            out.append(t - (lr / bc1) * m / (v.sqrt() / math.sqrt(bc2) + adam_eps))
+            out.append(t - (rate / bc1) * m / (v.sqrt() / math.sqrt(bc2) + adam_eps))
         return out
 
     def mirror(p, idx, ce):
@@ -227,20 +236,28 @@ def _reference_also(model, x, y, batches, lr, wd, pi_lr, pi_decay, eps, adam_eps
         return torch.softmax(logits, dim=0)
 
     for step, idx in enumerate(batches, start=1):
+        half_step, main_step = (2 * step - 1, 2 * step) if adam_state == "shared" else (step, step)
         g1, ce1 = grads(params, idx, pi)
-        g1 = [g + wd * t for g, t in zip(g1, params)]                     # half step: L2 at θ
-        half = adam(params, g1, "half", step)
+        if coupled:
+            g1 = [g + wd * t for g, t in zip(g1, params)]                 # half step: L2 at θ
+        half = adam(params, g1, "half", half_step, lr * lookahead)
         pi_half = mirror(pi, idx, ce1)
         g2, ce2 = grads(half, idx, pi_half)
-        at = half if l2_at == "half" else params
-        g2 = [g + wd * t for g, t in zip(g2, at)]
-        params = adam(params, g2, "main", step)
+        if coupled:
+            at = half if l2_at == "half" else params
+            g2 = [g + wd * t for g, t in zip(g2, at)]
+        params = adam(params, g2, "main", main_step, lr)
         pi = mirror(pi, idx, ce2)
     return params, pi
 
 
-@pytest.mark.parametrize("adam_eps, l2_at", [(1e-20, "half"), (1e-8, "start"), (1e-8, "half")])
-def test_extragradient_equals_a_plain_reference_loop(adam_eps, l2_at):
+@pytest.mark.parametrize("adam_eps, l2_at, adam_state, decay, lookahead", [
+    (1e-20, "half", "two", "coupled", 1.0), (1e-8, "start", "two", "coupled", 1.0),
+    (1e-8, "half", "two", "coupled", 1.0), (1e-8, "start", "shared", "coupled", 1.0),
+    (1e-20, "half", "shared", "coupled", 1.0), (1e-8, "start", "two", "decoupled", 1.0),
+    (1e-8, "start", "shared", "decoupled", 0.5), (1e-8, "half", "two", "coupled", 0.3),
+    (1e-8, "start", "shared", "coupled", 0.0)])
+def test_extragradient_equals_a_plain_reference_loop(adam_eps, l2_at, adam_state, decay, lookahead):
     torch.manual_seed(0)
     x = torch.randn(24, 5, dtype=torch.float64)
     y = torch.randint(0, 3, (24,))
@@ -250,13 +267,15 @@ def test_extragradient_equals_a_plain_reference_loop(adam_eps, l2_at):
                                          [14, 16, 17, 19, 20, 22], [0, 1, 2, 3, 4, 5])]
     settings = dict(lr=3e-2, wd=5e-2, pi_lr=1e-3, pi_decay=0.1, eps=1e-20)
     opt = ALSO(model.parameters(), 24, lr=settings["lr"], weight_decay=settings["wd"], pi_lr=settings["pi_lr"],
-               pi_decay=settings["pi_decay"], eps=settings["eps"], mode="extragrad", adam_eps=adam_eps, l2_at=l2_at)
+               pi_decay=settings["pi_decay"], eps=settings["eps"], mode="extragrad", adam_eps=adam_eps, l2_at=l2_at,
+               adam_state=adam_state, weight_decay_mode=decay, lookahead=lookahead)
     opt.pi = torch.full((24,), 1.0 / 24, dtype=torch.float64)        # π in float64 too
     opt.log_prior = torch.full((24,), -math.log(24), dtype=torch.float64)
     for idx in batches:
         opt.step(idx, lambda idx=idx: F.cross_entropy(model(x[idx]), y[idx], reduction="none"))
     ref_params, ref_pi = _reference_also(reference_model, x, y, batches, settings["lr"], settings["wd"],
-                                         settings["pi_lr"], settings["pi_decay"], settings["eps"], adam_eps, l2_at)
+                                         settings["pi_lr"], settings["pi_decay"], settings["eps"], adam_eps, l2_at,
+                                         adam_state=adam_state, decay=decay, lookahead=lookahead)
     for p, r in zip(model.parameters(), ref_params):
         assert torch.allclose(p.detach(), r, rtol=0, atol=1e-12), (p.detach() - r).abs().max()
     assert torch.allclose(opt.pi, ref_pi, rtol=0, atol=1e-12)
@@ -276,3 +295,35 @@ def test_l2_at_makes_a_difference_and_is_checked():
     assert not torch.allclose(finals["start"], finals["half"])
     with pytest.raises(ValueError, match="l2_at"):
         ALSO(torch.nn.Linear(2, 2).parameters(), 4, l2_at="end")
+
+
+def test_ablation_options_are_checked_and_saved():
+    params = list(torch.nn.Linear(2, 2).parameters())
+    with pytest.raises(ValueError, match="adam_state"):
+        ALSO(params, 4, adam_state="three")
+    with pytest.raises(ValueError, match="weight_decay_mode"):
+        ALSO(params, 4, weight_decay_mode="both")
+    with pytest.raises(ValueError, match="does not apply to weight_decay_mode='decoupled'"):
+        ALSO(params, 4, weight_decay_mode="decoupled", l2_at="half")
+    with pytest.raises(ValueError, match="lookahead"):
+        ALSO(params, 4, lookahead=-0.5)
+    shared = ALSO(params, 4, adam_state="shared")
+    assert shared.adam_half is shared.adam and shared.state_dict()["adam_half"] is None
+    with pytest.raises(ValueError, match="adam_state"):
+        ALSO(params, 4).load_state_dict(shared.state_dict())
+
+
+def test_lookahead_zero_leaves_theta_for_the_main_step():
+    """lookahead 0: the second pass sees the old θ, so θ moves by one Adam step on g(θ) (with π½)."""
+    torch.manual_seed(3)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    model = torch.nn.Linear(3, 2)
+    seen = []
+
+    def closure():
+        seen.append(model.weight.detach().clone())
+        return F.cross_entropy(model(x), y, reduction="none")
+
+    ALSO(model.parameters(), 8, lr=1e-1, weight_decay=0.0, lookahead=0.0).step(torch.arange(8), closure)
+    assert torch.equal(seen[0], seen[1])
+    assert not torch.equal(seen[0], model.weight.detach())

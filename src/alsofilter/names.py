@@ -16,8 +16,12 @@ REFERENCE_LABELS = {"none": "no filtering", "oracle": "oracle (true labels)"}
 
 
 def method_label(method: str) -> str:
-    """``also-min`` → ``ALSO-min`` (unknown names as given)."""
-    return METHOD_LABELS.get(method, method)
+    """``also-min`` → ``ALSO-min``; a variant keeps its suffix: ``also-min-da`` → ``ALSO-min-da``
+    (unknown names as given)."""
+    for name in sorted(METHOD_LABELS, key=len, reverse=True):
+        if method == name or method.startswith(name + "-"):
+            return METHOD_LABELS[name] + method[len(name):]
+    return method
 
 
 def signal_label(signal: str) -> str:

@@ -22,6 +22,7 @@ format → the config's ``training`` section → the config's ``datasets.<name>.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Mapping
 
@@ -30,7 +31,7 @@ from alsofilter.config.datasets import (FORMAT_OPTIONS, _datasets_section, _sett
                                         human_labels_key, human_labels_path, resolved_settings)
 from alsofilter.config.grid import _as_list, expand_scenarios
 from alsofilter.config.schema import ConfigError, fail as _fail, validate
-from alsofilter.config.settings import ARCHS
+from alsofilter.config.settings import ARCHS, METHODS, base_method
 from alsofilter.config.sections import leaderboard_detectors
 from alsofilter.data import DATASETS, FORMATS, image_folder_layout
 from alsofilter.data.noise import (ASYMMETRIC_MAPPINGS, HUMAN_NOISE_NAMES, NOISE_TYPES, canonical_noise,
@@ -84,6 +85,25 @@ def _check_datasets(config: Mapping[str, Any], check_files: bool) -> None:
         if pairs is not None and (any(a == b for a, b in pairs) or len({a for a, _ in pairs}) != len(pairs)):
             _fail(f"{where}.asymmetric_pairs", pairs, "give a list of [source, target] class pairs "
                   "(non-negative integers, source != target, each source once)")
+
+
+def _check_methods(config: Mapping[str, Any]) -> None:
+    """Each entry of ``methods`` is a method or one of the config's variants; each variant names its
+    method rightly and holds only training settings (checked against the schema's ``training``)."""
+    variants = config.get("variants") or {}
+    for name, body in variants.items():
+        body = body or {}
+        method = base_method(name)
+        if "method" in body and body["method"] != method:
+            _fail(f"variants.{name}.method", body["method"], f"a variant called {name!r} is a variant of "
+                  f"{method!r} (its name starts with its method's)")
+        validate({k: v for k, v in body.items() if k != "method"}, "$defs.training", where=f"variants.{name}")
+    known = [*METHODS, *variants]
+    for i, name in enumerate(config["methods"]):
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            _fail(f"methods[{i}]", name, f"choose from {known}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                  + "; a variant of a method must be defined under 'variants'")
 
 
 def _check_scenarios(config: Mapping[str, Any]) -> None:
@@ -165,6 +185,7 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
     everything that looks at the file system. ``config`` itself is not changed."""
     config = validate(config)
     _check_datasets(config, check_files)
+    _check_methods(config)
     _check_scenarios(config)
     for i, signal in enumerate(config["signals"]):
         if signal not in SIGNALS:

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 from alsofilter import data
 from alsofilter.config.grid import Run
 from alsofilter.config.schema import ConfigError
-from alsofilter.config.settings import TrainConfig
+from alsofilter.config.settings import TrainConfig, base_method
 from alsofilter.data import DATASETS
 
 # Per-dataset defaults. CIFAR: the authors' settings (SPEC §2, §6). digits (the demo, 1437
@@ -152,8 +152,20 @@ def _setting_source(config: Mapping[str, Any], dataset: str, key: str) -> str:
     return f"training.{key} (default for {dataset_format(config, dataset)})"
 
 
+def variant_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The training settings the config's variant ``name`` overrides (``{}`` for a plain method),
+    without its ``method``."""
+    if name not in ((config.get("variants") or {})):
+        return {}
+    return {k: v for k, v in ((config["variants"][name] or {}).items()) if k != "method"}
+
+
 def training_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
-    """Resolved :class:`~alsofilter.config.settings.TrainConfig` arguments for ``run``."""
+    """Resolved :class:`~alsofilter.config.settings.TrainConfig` arguments for ``run``; a variant's
+    run (``run.method`` names one of the config's ``variants``) trains with its method and its
+    settings on top of the others."""
     settings = resolved_settings(config, run.dataset)
-    settings.update(method=run.method, arch=run.arch, seed=run.seed, device=config.get("device", TrainConfig.device))
+    settings.update(variant_settings(config, run.method))
+    settings.update(method=base_method(run.method), arch=run.arch, seed=run.seed,
+                    device=config.get("device", TrainConfig.device))
     return settings

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from alsofilter.config import schema
 from alsofilter.config.grid import _as_list
+from alsofilter.config.settings import base_method
 from alsofilter.detectors.signals import SIGNALS
 
 #: detectors with cross-validated training of their own (:mod:`alsofilter.detectors.confident_learning`)
@@ -28,7 +29,7 @@ def leaderboard_detectors(config: Mapping[str, Any]) -> list[str]:
     for method in _as_list(config.get("methods", [])):
         for signal in _as_list(config.get("signals", [])):
             needs = SIGNALS[signal].requires if signal in SIGNALS else ()
-            if "weight" in needs and not str(method).startswith("also"):   # π: ALSO runs only
+            if "weight" in needs and base_method(str(method)) == "adamw":   # π: ALSO runs only
                 continue
             names += [f"{method}.{signal}.{decision}" for decision in ("bmm", "gmm")]
     return names + crossval_settings(config)[1]

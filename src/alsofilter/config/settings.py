@@ -85,6 +85,17 @@ def relative_cost(settings: dict, training_samples: int | None = None) -> float:
         "epochs", TrainConfig.epochs) * n
 
 
+def base_method(name: str) -> str:
+    """The method a run name trains with: ``also-min`` for ``also-min`` and for its variants
+    (``also-min-da``: a method's name, a hyphen and a suffix; the config's ``variants``).
+    Raises ValueError for any other name."""
+    for method in sorted(METHODS, key=len, reverse=True):
+        if name == method or (str(name).startswith(method + "-") and len(name) > len(method) + 1):
+            return method
+    raise ValueError(f"{name!r} is neither a method ({', '.join(METHODS)}) nor a variant's name "
+                     "(<method>-<suffix>, e.g. also-min-da)")
+
+
 def resolve_pi_lr(pi_lr, num_samples: int, batch_size: int, epochs: int) -> float:
     """``pi_lr`` as a number: ``"auto"`` → :data:`PI_LR_STEP_PRODUCT` / (N/|B| · epochs), which
     gives 1e-5 at the authors' scale and keeps η·steps there on any other N, batch or epochs."""

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from alsofilter.config import schema
+from alsofilter.config.settings import base_method
 from alsofilter.detectors.bmm import fit_per_epoch
 from alsofilter.detectors.signals import suspicion_score
 
@@ -17,8 +18,8 @@ RANKED_COLUMNS = ("rank", "index", "file_name", "given_label", "given_class", "p
 
 
 def primary_signal(method: str) -> str:
-    """The method's own detector: ALSO's weight π, AdamW's per-sample loss."""
-    return "weight" if method.startswith("also") else "loss"
+    """The method's own detector: ALSO's weight π, AdamW's per-sample loss (a variant: its method's)."""
+    return "loss" if base_method(method) == "adamw" else "weight"
 
 
 

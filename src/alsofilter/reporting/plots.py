@@ -5,6 +5,8 @@ to each of ``out_paths`` by :func:`alsofilter.reporting.figures.save_figure` (dp
 """
 from __future__ import annotations
 
+import zlib
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from alsofilter.config.grid import SCENARIO_KEYS
+from alsofilter.config.settings import base_method
 from alsofilter.detectors.bmm import apply_normalisation
 from alsofilter.detectors.signals import suspicion_score
 from alsofilter.names import method_label, signal_label
@@ -20,6 +23,31 @@ from alsofilter.reporting.figures import save_figure, scenario_title
 
 METHOD_COLORS = {"also-min": "tab:blue", "adamw": "tab:red", "also-max": "tab:green"}
 DEFAULT_CURVES = (("also-min", "weight"), ("adamw", "loss"), ("also-max", "weight"))
+#: colours of the config's method variants (``also-min-da``), chosen by name so a variant keeps its
+#: colour in every figure
+VARIANT_COLORS = ("tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+
+
+def method_color(method: str) -> str:
+    """A method's colour; a variant's from :data:`VARIANT_COLORS` by a stable hash of its name."""
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    return VARIANT_COLORS[zlib.crc32(method.encode()) % len(VARIANT_COLORS)]
+
+
+def with_variants(curves, methods) -> list[tuple]:
+    """``curves`` (tuples starting ``(method, signal, ...)``) plus the same for every variant in
+    ``methods`` whose method has a curve: ``also-min-da`` gets ALSO-min's signal (and the rest)."""
+    out = list(curves)
+    for method in dict.fromkeys(methods):
+        if method in METHOD_COLORS:
+            continue
+        try:
+            base = base_method(str(method))
+        except ValueError:
+            continue
+        out += [(method, *rest) for m, *rest in curves if m == base]
+    return out
 MEM_COLUMNS = (("mem_correct", "correct", "tab:green"),
                ("mem_memorized", "memorized", "tab:red"),
                ("mem_incorrect", "incorrect", "tab:gray"))
@@ -79,7 +107,7 @@ def _reference_lines(ax, reference: pd.DataFrame, scen, data: pd.DataFrame) -> N
     for row in ref[ref_sel].itertuples(index=False):
         if row.method not in ran:
             continue
-        color = METHOD_COLORS.get(row.method, "black")
+        color = method_color(row.method)
         label, ls = REFERENCE_STYLES.get(getattr(row, "statistic", "final"), ("paper (fig. 3)", "--"))
         ax.axhline(row.value, color=color, ls=ls, lw=0.8, alpha=0.8, label=label)
         epoch = getattr(row, "epoch", None)
@@ -89,7 +117,9 @@ def _reference_lines(ax, reference: pd.DataFrame, scen, data: pd.DataFrame) -> N
 
 def plot_auc_curves(per_epoch: pd.DataFrame, out_paths, curves=DEFAULT_CURVES,
                     reference: pd.DataFrame | None = None):
-    """ROC-AUC per epoch, one panel per scenario, a line (mean, min..max band) per curve."""
+    """ROC-AUC per epoch, one panel per scenario, a line (mean, min..max band) per curve (and per
+    variant of a curve's method, :func:`with_variants`)."""
+    curves = with_variants(curves, per_epoch["method"]) if "method" in per_epoch else list(curves)
     scenarios = per_epoch[list(SCENARIO_KEYS)].drop_duplicates().sort_values(list(SCENARIO_KEYS))
     if scenarios.empty:
         return _empty_figure(out_paths, "no runs")
@@ -105,7 +135,7 @@ def plot_auc_curves(per_epoch: pd.DataFrame, out_paths, curves=DEFAULT_CURVES,
                 continue
             ls = ("-", "--", ":")[min(seen.get(method, 0), 2)]
             seen[method] = seen.get(method, 0) + 1
-            _band(ax, d, "auc", METHOD_COLORS.get(method, "black"), _curve_label(method, signal), ls)
+            _band(ax, d, "auc", method_color(method), _curve_label(method, signal), ls)
         if reference is not None and len(reference):
             _reference_lines(ax, reference, scen, data)
         ax.set_title(scenario_title(*scen), fontsize=10)
@@ -171,6 +201,7 @@ def bmm_fit_panels(runs: list[dict], specs=BMM_SPECS) -> list[dict]:
     table = pd.DataFrame(runs)
     if table.empty:
         return []
+    specs = with_variants(specs, table["method"])
     panels = []
     for scen, group in table.groupby(list(SCENARIO_KEYS), sort=True):
         for method, signal, when in specs:
@@ -204,7 +235,10 @@ def bmm_fit_panels(runs: list[dict], specs=BMM_SPECS) -> list[dict]:
 
 # ----------------------------------------------------------------------------- figure: memorization
 def plot_memorization(histories: pd.DataFrame, out_paths, methods=("adamw", "also-min")):
-    """Fractions of mislabeled samples predicted correct / memorized / incorrect, per epoch."""
+    """Fractions of mislabeled samples predicted correct / memorized / incorrect, per epoch, for
+    ``methods`` and the variants of theirs that ran."""
+    if "method" in histories:
+        methods = [m for m, *_ in with_variants([(m,) for m in methods], histories["method"])]
     methods = [m for m in methods if m in set(histories["method"])]
     scenarios = histories[list(SCENARIO_KEYS)].drop_duplicates().sort_values(list(SCENARIO_KEYS))
     if not methods or scenarios.empty:
@@ -243,6 +277,7 @@ def plot_auc_vs_rate(summary: pd.DataFrame, out_paths, curves=RATE_CURVES):
     """Final (solid) and best (dashed) ROC-AUC against the noise rate: one panel per dataset,
     noise type and architecture; ALSO-min blue, AdamW red; mean over seeds with ± std bars.
     ``summary`` is ``summary.csv``; human noise (no rate) is left out."""
+    curves = with_variants(curves, summary["method"]) if "method" in summary else list(curves)
     keep = np.zeros(len(summary), dtype=bool)
     for method, signal in curves:
         keep |= ((summary["method"] == method) & (summary["signal"] == signal)).to_numpy()
@@ -259,7 +294,7 @@ def plot_auc_vs_rate(summary: pd.DataFrame, out_paths, curves=RATE_CURVES):
             if m.empty:
                 continue
             g = m.groupby("rate")[["auc_final", "auc_best"]].agg(["mean", "std"]).sort_index()
-            color = METHOD_COLORS.get(method, "black")
+            color = method_color(method)
             name = _curve_label(method, signal)
             for col, ls, marker, what in (("auc_final", "-", "o", "final"), ("auc_best", "--", "^", "best")):
                 ax.errorbar(g.index, g[(col, "mean")], yerr=g[(col, "std")].fillna(0.0), color=color,

@@ -9,5 +9,7 @@ from alsofilter.training.job import run_training_job
 def rule_train(smk) -> None:
     """Rule ``train``."""
     setup_logging(smk.log[0])
+    # the run's name in the grid: a method, or a config variant of one (its settings are in "settings")
     run_training_job(smk.input.noise, smk.params.settings, smk.output.signals, smk.output.history,
-                     smk.output.provenance, dataset=smk.wildcards.dataset, **training_job_options(smk))
+                     smk.output.provenance, dataset=smk.wildcards.dataset,
+                     extra_provenance={"method": smk.wildcards.method}, **training_job_options(smk))

@@ -36,6 +36,16 @@ gradient is evaluated. The authors also pass the π eps (1e-20) to Adam as its e
 project uses torch's 1e-8: ``adam_eps=1e-20, l2_at="half"`` is the authors' update exactly
 (``tests/test_also.py`` checks it against a plain per-parameter loop in float64).
 
+Three more parts of the update, for the ablation of ``benchmarks/also_ablation.py``:
+
+* ``adam_state``: ``"two"`` (the authors') keeps one Adam state for the half step and one for the
+  main step; ``"shared"`` has both steps update one state (Extra-Adam, Gidel et al. 2019, and the
+  official ALSO code), so its moments see the gradients at θ and at θ½.
+* ``weight_decay_mode``: ``"coupled"`` adds τθ to the gradient before Adam (the authors');
+  ``"decoupled"`` decays the weights as AdamW does (θ ← θ − lr·τ·θ at each step's point).
+* ``lookahead``: the θ half step's learning rate as a multiple of ``lr`` (1: the authors'; 0 leaves
+  θ½ = θ, so only π looks ahead).
+
 π lives on the same device as the model parameters and is indexed by dataset indices.
 """
 from __future__ import annotations
@@ -49,6 +59,8 @@ from alsofilter.config.settings import ALSO_MODES as MODES
 DIRECTIONS = ("min", "max")
 #: where the main extragradient step adds its L2 term (see the module docstring)
 L2_POINTS = ("start", "half")
+ADAM_STATES = ("two", "shared")
+WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 
 def fused_adam(params) -> bool | None:
@@ -93,6 +105,9 @@ class ALSO:
     direction : ``"min"`` (noisy-label method) or ``"max"`` (original ALSO).
     mode : ``"extragrad"``, ``"optimistic"`` or ``"descent-ascent"``.
     eps : added inside ``log(π + eps)``.  temperature : divides the new log-weights.
+    adam_state : ``"two"`` or ``"shared"`` Adam states for the half and the main step.
+    weight_decay_mode : ``"coupled"`` (L2 in the gradient) or ``"decoupled"`` (AdamW's decay).
+    lookahead : the θ half step's lr as a multiple of ``lr`` (>= 0).
     device : where π lives; defaults to the device of the first parameter.
 
     Use :meth:`step` with the dataset indices of the batch and a closure that runs the forward
@@ -104,7 +119,8 @@ class ALSO:
                  betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 1e-4,
                  pi_lr: float = 1e-5, pi_decay: float = 0.1, direction: str = "min",
                  mode: str = "extragrad", eps: float = 1e-20, temperature: float = 1.0,
-                 device: torch.device | str | None = None, adam_eps: float = 1e-8, l2_at: str = "start"):
+                 device: torch.device | str | None = None, adam_eps: float = 1e-8, l2_at: str = "start",
+                 adam_state: str = "two", weight_decay_mode: str = "coupled", lookahead: float = 1.0):
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("ALSO got no trainable parameters")
@@ -114,6 +130,15 @@ class ALSO:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if l2_at not in L2_POINTS:
             raise ValueError(f"l2_at must be one of {L2_POINTS}, got {l2_at!r}")
+        if adam_state not in ADAM_STATES:
+            raise ValueError(f"adam_state must be one of {ADAM_STATES}, got {adam_state!r}")
+        if weight_decay_mode not in WEIGHT_DECAY_MODES:
+            raise ValueError(f"weight_decay_mode must be one of {WEIGHT_DECAY_MODES}, got {weight_decay_mode!r}")
+        if weight_decay_mode == "decoupled" and l2_at != "start":
+            raise ValueError("l2_at='half' places an L2 term in the gradient; it does not apply to "
+                             "weight_decay_mode='decoupled'")
+        if not lookahead >= 0:
+            raise ValueError(f"lookahead must be >= 0, got {lookahead}")
         if not adam_eps >= 0:
             raise ValueError(f"adam_eps must be >= 0, got {adam_eps}")
         if int(num_samples) < 1:
@@ -128,19 +153,31 @@ class ALSO:
         self.direction, self.mode = direction, mode
         self.eps, self.temperature = float(eps), float(temperature)
         self.weight_decay, self.l2_at = float(weight_decay), l2_at
+        self.adam_state, self.weight_decay_mode = adam_state, weight_decay_mode
+        self.lr, self.lookahead = float(lr), float(lookahead)
         device = torch.device(device) if device is not None else self.params[0].device
         self.pi = torch.full((self.num_samples,), 1.0 / self.num_samples, device=device)
         self.log_prior = torch.full_like(self.pi, -torch.log(torch.tensor(float(self.num_samples))).item())
-        # Adam state for the final step; extragrad/optimistic keep a second one for the half step.
-        # With l2_at="half" the main step's L2 term is added to the gradient by hand (at θ½), so its
-        # Adam has no weight decay of its own.
+        # Adam state for the final step; extragrad/optimistic keep a second one for the half step
+        # (adam_state="two") or step the same one twice (adam_state="shared"). Where an L2 term must
+        # sit at another point than the one Adam steps from (l2_at="half"; both steps of a shared
+        # state), it is added to the gradient by hand (self._l2_by_hand) and that Adam has no
+        # weight decay of its own.
         fused = fused_adam(self.params)
-        main_decay = weight_decay if (l2_at == "start" or mode == "descent-ascent") else 0.0
-        self.adam = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=adam_eps, weight_decay=main_decay,
-                                     fused=fused)
-        self.adam_half = (torch.optim.Adam(self.params, lr=lr, betas=betas, eps=adam_eps,
-                                           weight_decay=weight_decay, fused=fused)
-                          if mode != "descent-ascent" else None)
+        coupled = weight_decay_mode == "coupled"
+        adam = torch.optim.Adam if coupled else torch.optim.AdamW
+        two_pass = mode != "descent-ascent"
+        shared = two_pass and adam_state == "shared"
+        self._l2_by_hand = coupled and two_pass and (l2_at == "half" or shared) and weight_decay > 0
+        main_decay = 0.0 if self._l2_by_hand else weight_decay
+        self.adam = adam(self.params, lr=lr, betas=betas, eps=adam_eps, weight_decay=main_decay, fused=fused)
+        if not two_pass:
+            self.adam_half = None
+        elif shared:
+            self.adam_half = self.adam
+        else:
+            self.adam_half = adam(self.params, lr=lr * lookahead, betas=betas, eps=adam_eps,
+                                  weight_decay=weight_decay, fused=fused)
         # optimistic mode: the previous step's gradients (θ and the full-length π gradient)
         self._prev_theta_grads: list[torch.Tensor] | None = None
         self._prev_pi_grad: torch.Tensor | None = None
@@ -169,6 +206,27 @@ class ALSO:
     def _mirror(self, pi: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         return mirror_step(pi, grad, self.pi_lr, self.pi_decay, self.log_prior, self.eps, self.temperature)
 
+    @torch.no_grad()
+    def _add_l2(self) -> None:
+        """Add τ·θ (θ as the parameters are now) to the gradients: coupled L2 placed by hand."""
+        torch._foreach_add_([p.grad for p in self.params], [p.detach() for p in self.params],
+                            alpha=self.weight_decay)
+
+    def _half_step(self) -> None:
+        """θ → θ½ with the gradients in ``p.grad`` (taken at θ), lr × lookahead."""
+        if self.adam_half is not self.adam:
+            self.adam_half.step()
+            return
+        if self._l2_by_hand:
+            self._add_l2()
+        for group in self.adam.param_groups:
+            group["lr"] = self.lr * self.lookahead
+        try:
+            self.adam.step()
+        finally:
+            for group in self.adam.param_groups:
+                group["lr"] = self.lr
+
     # ------------------------------------------------------------------ step
     def step(self, indices: torch.Tensor, closure: Callable):
         """One ALSO step on the batch with dataset ``indices`` (LongTensor on π's device).
@@ -193,12 +251,12 @@ class ALSO:
         if self.mode == "extragrad":
             first_out, scaled = self._pass(closure, pi_old[indices], scale)
             pi_half = self._mirror(pi_old, self._pi_grad(indices, scaled))
-            self.adam_half.step()                                    # θ -> θ½
+            self._half_step()                                        # θ -> θ½
         else:  # optimistic: half step with the previous batch's gradients
             if self._prev_theta_grads is not None:
                 for p, g in zip(self.params, self._prev_theta_grads):
                     p.grad = g
-                self.adam_half.step()
+                self._half_step()
                 pi_half = self._mirror(pi_old, self._prev_pi_grad)
             else:
                 pi_half = pi_old
@@ -213,10 +271,11 @@ class ALSO:
         else:
             pi_grad = self._pi_grad(indices, scaled)
         with torch.no_grad():
-            if self.l2_at == "half" and self.weight_decay:           # the authors': L2 at θ½
-                torch._foreach_add_([p.grad for p in self.params], [p.detach() for p in self.params],
-                                    alpha=self.weight_decay)
+            if self._l2_by_hand and self.l2_at == "half":            # the authors': L2 at θ½
+                self._add_l2()
             torch._foreach_copy_([p.detach() for p in self.params], self._theta_old)   # back to the old θ
+            if self._l2_by_hand and self.l2_at == "start":           # shared state: L2 at the old θ
+                self._add_l2()
         self.adam.step()                                             # θ_new from θ_old
         self.pi = self._mirror(pi_old, pi_grad)                      # π_new from π_old
         return _detach(first_out)
@@ -227,24 +286,27 @@ class ALSO:
         return {
             "pi": self.pi.detach().clone(),
             "adam": self.adam.state_dict(),
-            "adam_half": self.adam_half.state_dict() if self.adam_half is not None else None,
+            "adam_half": (self.adam_half.state_dict()
+                          if self.adam_half is not None and self.adam_half is not self.adam else None),
             "prev_theta_grads": ([g.clone() for g in self._prev_theta_grads]
                                  if self._prev_theta_grads is not None else None),
             "prev_pi_grad": self._prev_pi_grad.clone() if self._prev_pi_grad is not None else None,
             "settings": {"num_samples": self.num_samples, "direction": self.direction, "mode": self.mode,
                          "pi_lr": self.pi_lr, "pi_decay": self.pi_decay, "eps": self.eps,
-                         "temperature": self.temperature, "l2_at": self.l2_at},
+                         "temperature": self.temperature, "l2_at": self.l2_at,
+                         "adam_state": self.adam_state, "weight_decay_mode": self.weight_decay_mode,
+                         "lookahead": self.lookahead},
         }
 
     def load_state_dict(self, state: dict) -> None:
         settings = state["settings"]
-        for key in ("num_samples", "direction", "mode"):
-            if settings[key] != getattr(self, key):
+        for key, default in (("num_samples", None), ("direction", None), ("mode", None), ("adam_state", "two")):
+            if settings.get(key, default) != getattr(self, key):
                 raise ValueError(f"ALSO state was saved with {key}={settings[key]!r}, "
                                  f"this optimizer has {key}={getattr(self, key)!r}")
         self.pi = state["pi"].to(self.pi.device).clone()
         self.adam.load_state_dict(state["adam"])
-        if self.adam_half is not None and state["adam_half"] is not None:
+        if self.adam_half is not None and self.adam_half is not self.adam and state["adam_half"] is not None:
             self.adam_half.load_state_dict(state["adam_half"])
         prev = state.get("prev_theta_grads")
         self._prev_theta_grads = ([g.to(p.device).clone() for g, p in zip(prev, self.params)]

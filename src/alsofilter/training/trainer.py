@@ -137,7 +137,9 @@ class Trainer:
                                   pi_decay=config.pi_decay, direction=config.method.split("-")[1],
                                   mode=config.also_mode, eps=config.eps,
                                   temperature=config.temperature, device=self.device,
-                                  adam_eps=config.adam_eps, l2_at=config.also_l2_at)
+                                  adam_eps=config.adam_eps, l2_at=config.also_l2_at,
+                                  adam_state=config.also_adam_state,
+                                  weight_decay_mode=config.also_weight_decay, lookahead=config.also_lookahead)
         self.epoch = 0
         self.record = RunRecord()
         self.name = name or f"{config.method}/seed{config.seed}"
