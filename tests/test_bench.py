@@ -97,3 +97,22 @@ def test_main_tiny_cpu(tmp_path, capsys):
     assert math.isclose(row["s_per_epoch_128"], 128 / row["img_per_s"], rel_tol=1e-9)
     assert row["steps"] == 3
     assert row["cpu_ms_per_step"] > 0 and row["ref_cpu_ms_per_step"] > 0 and row["cpu_speedup_vs_ref"] > 0
+
+
+def test_gpu_session_script_runs_on_a_cpu(tmp_path):
+    """benchmarks/gpu_session.py, prepared for a GPU session, runs end to end on tiny sizes: whole
+    epochs of both loops, and packing: with one slot per GPU the second run waits for the first,
+    with two they run side by side in slots 0 and 1 of the (pretend) GPU."""
+    import json
+
+    from benchmarks import gpu_session
+
+    result = gpu_session.main(["--smoke", "--out", str(tmp_path / "session.json")])
+    assert json.loads((tmp_path / "session.json").read_text())["epochs"] == result["epochs"]
+    assert [(r["method"], r["speed"]) for r in result["epochs"]] == [("adamw", "exact"), ("also-min", "exact")]
+    assert all(r["project_s"] > 0 and r["reference_s"] > 0 for r in result["epochs"])
+    unpacked, packed = result["packing"]
+    assert (unpacked["jobs_per_gpu"], packed["jobs_per_gpu"]) == (1, 2)
+    assert {r["slot"]["slot"] for r in unpacked["per_run"]} == {0}
+    assert max(r["waited_s"] for r in unpacked["per_run"]) > 0.5 * min(r["train_s"] for r in unpacked["per_run"])
+    assert {r["slot"]["slot"] for r in packed["per_run"]} == {0, 1}

@@ -250,7 +250,8 @@ def test_fast_path_bf16_channels_last_agrees_with_fp32(digits, labels):
     is_noisy = labels[0] != labels[1]
     settings = dict(method="also-min", epochs=4, width=8, crop_padding=0, flip=False, batch_size=64)
     plain = _train(digits, labels, **settings)
-    fast = _train(digits, labels, precision="bf16", channels_last=True, **settings)
+    fast = _train(digits, labels, speed="fast", **settings)
+    assert fast.backends["precision"] == "bf16" and fast.backends["channels_last"]
     assert fast.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     for a, b in zip(plain.record.arrays["weight"], fast.record.arrays["weight"]):
         auc_plain, auc_fast = roc_auc_score(is_noisy, -a), roc_auc_score(is_noisy, -b)

@@ -141,7 +141,7 @@ def train_on_noise_file(noise_csv, settings: Mapping[str, Any], out_signals, out
         "training_samples": int(len(true_labels)), "pi_lr_used": trainer.pi_lr,
         "torch_threads": torch.get_num_threads(), "wall_seconds": time.time() - start,
         "num_parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "resumed": trainer.resumed, "refused_checkpoint": refused,
+        "resumed": trainer.resumed, "refused_checkpoint": refused, "backends": trainer.backends,
         **dict(extra_provenance or {})}))
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)

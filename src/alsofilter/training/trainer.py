@@ -37,6 +37,7 @@ from alsofilter.training.also import ALSO, fused_adam
 from alsofilter.training.augment import Normalize, augment_batch
 from alsofilter.data import ImageDataset
 from alsofilter.training.models import build_model
+from alsofilter.training.speed import apply_backend_flags, compiled
 from alsofilter.config.settings import TrainConfig, resolve_pi_lr
 from alsofilter.io import atomic_path
 
@@ -107,6 +108,8 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         set_determinism(config.deterministic, self.device)
+        #: precision, memory format, TF32, cuDNN autotuning and compilation of this run (provenance)
+        self.backends = apply_backend_flags(config, self.device)
         seed_everything(config.seed)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(config.seed)
@@ -123,10 +126,12 @@ class Trainer:
         self.normalize = Normalize(dataset.mean, dataset.std, self.device)
         self.model = build_model(config.arch, dataset.num_classes, dataset.in_channels,
                                  config.width).to(self.device)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.memory_format = torch.channels_last if self.backends["channels_last"] else torch.contiguous_format
         #: the π step size used (``pi_lr: auto`` resolved for this training set)
         self.pi_lr = resolve_pi_lr(config.pi_lr, n, config.batch_size, config.epochs)
         self.model = self.model.to(memory_format=self.memory_format)
+        # what the steps call; shares its parameters with self.model (whose state dict is saved)
+        self.network = compiled(self.model, config.compile)
         if config.method == "adamw":
             self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                                weight_decay=config.weight_decay, eps=config.adam_eps,
@@ -217,12 +222,12 @@ class Trainer:
                 f"{self.phase} batch {self.step} of {self.steps_in_phase}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits in float32; with ``precision="bf16"`` the network runs under bf16 autocast."""
+        """Logits in float32; in bf16 precision (``speed: fast``) the network runs under bf16 autocast."""
         x = x.contiguous(memory_format=self.memory_format)
-        if self.config.precision == "bf16":
+        if self.backends["precision"] == "bf16":
             with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                return self.model(x).float()
-        return self.model(x)
+                return self.network(x).float()
+        return self.network(x)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
