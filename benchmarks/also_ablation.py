@@ -90,18 +90,21 @@ def load_subset(data_dir) -> object:
     return subset_dataset(data, SUBSET["train"], SUBSET["test"], SUBSET["seed"])
 
 
-def run_variant(data, noise: str, rate: float, seed: int, variant: str, out_csv: pathlib.Path) -> pd.DataFrame:
-    """Train one variant; write and return its per-epoch table."""
+def run_variant(data, noise: str, rate: float, seed: int, variant: str, out_csv: pathlib.Path,
+                epochs: int = BASE["epochs"]) -> pd.DataFrame:
+    """Train one variant for ``epochs`` epochs (``pi_lr: auto`` resolved for the full 16, so the
+    first epochs of a shortened run are those of the full one); write and return its table."""
     table = make_noisy_labels(data.y_train, data.num_classes, noise, rate, seed, "cifar10",
                               include_true=True, asymmetric_mapping="standard")
     noisy, is_noisy = table["noisy_label"].to_numpy(), table["is_noisy"].to_numpy()
     config = TrainConfig(**{**BASE, **VARIANTS[variant], "seed": seed})
     torch.set_num_threads(1)
     trainer = Trainer(data, noisy, data.y_train, config, name=f"{noise}-{rate}/{variant}/seed{seed}")
+    stop = min(int(epochs), config.epochs)
     if trainer.is_also and config.also_mode != "descent-ascent":
         trainer.optimizer.__class__ = TracedALSO
     rows = []
-    while trainer.epoch < config.epochs:
+    while trainer.epoch < stop:
         row = trainer.run_epoch()
         row["auc_loss"] = float(roc_auc_score(is_noisy, trainer.record.arrays["loss"][-1]))
         if trainer.is_also:
@@ -109,7 +112,7 @@ def run_variant(data, noise: str, rate: float, seed: int, variant: str, out_csv:
             trace = trainer.optimizer.__dict__.pop("trace", [])
             if trace:
                 row.update(pd.DataFrame(trace).mean().to_dict())
-        row.update(variant=variant, noise=noise, rate=rate, seed=seed)
+        row.update(variant=variant, noise=noise, rate=rate, seed=seed, epochs_run=stop)
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
     frame = pd.DataFrame(rows)
@@ -138,6 +141,27 @@ def summary(out: pathlib.Path) -> pd.DataFrame:
     return agg
 
 
+def pipeline_runs(results: pathlib.Path) -> pd.DataFrame:
+    """The same per-run figures as :func:`summary`, read from a pipeline experiment's runs
+    (``results/<experiment>/runs/<dataset>/<arch>/<method>/<noise>-<rate>-seed<seed>/``: its
+    ``history.csv`` and ``metrics.csv``, π's AUC for ALSO methods and the loss's for AdamW)."""
+    rows = []
+    for run in sorted(results.glob("runs/*/*/*/*-seed*")):
+        history, metrics = pd.read_csv(run / "history.csv"), pd.read_csv(run / "metrics.csv")
+        method = run.parent.name
+        signal = "weight" if "weight" in set(metrics["signal"]) else "loss"
+        auc = metrics[metrics["signal"] == signal].sort_values("epoch")["auc"]
+        noise, rate, seed = run.name.rsplit("-", 2)
+        rows.append({"noise": noise, "rate": float(rate), "method": method, "seed": int(seed[4:]),
+                     "loss_first": history["train_loss"].iloc[0], "loss_last": history["train_loss"].iloc[-1],
+                     "loss_max_rise": float(np.max(np.diff(history["train_loss"].to_numpy()), initial=0.0)),
+                     "test_max": history["test_acc"].max(), "test_last": history["test_acc"].iloc[-1],
+                     "auc_peak": auc.max(), "auc_last": auc.iloc[-1], "seconds": history["seconds"].sum()})
+    if not rows:
+        raise SystemExit(f"no finished runs under {results}/runs")
+    return pd.DataFrame(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/cifar10-jpg")
@@ -145,9 +169,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--scenarios", nargs="+", default=["symmetric:0.4", "asymmetric:0.4"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--epochs", type=int, default=BASE["epochs"],
+                        help="stop after this many of the 16 epochs (a shorter screen; files get -e<N>)")
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--from-pipeline", metavar="RESULTS", help="summarise a pipeline experiment's runs "
+                        "(e.g. results/cifar10_cpu_3seeds): mean, std and count over its seeds")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
+    if args.from_pipeline:
+        runs = pipeline_runs(pathlib.Path(args.from_pipeline))
+        agg = runs.drop(columns="seed").groupby(["noise", "rate", "method"]).agg(["mean", "std", "count"])
+        with pd.option_context("display.width", 250, "display.max_columns", 100):
+            print(agg.round(3).to_string())
+        return
     if args.summary:
         with pd.option_context("display.width", 250, "display.max_columns", 100):
             print(summary(out).round(3).to_string())
@@ -157,12 +191,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         for scenario in args.scenarios:
             noise, rate = scenario.split(":")
             for variant in args.variants:
-                out_csv = out / f"{noise}-{rate}" / f"{variant}-seed{seed}.csv"
+                suffix = "" if args.epochs == BASE["epochs"] else f"-e{args.epochs}"
+                out_csv = out / f"{noise}-{rate}" / f"{variant}-seed{seed}{suffix}.csv"
                 if out_csv.exists():
                     continue
                 data = data or load_subset(args.data)
                 start = time.perf_counter()
-                run_variant(data, noise, float(rate), seed, variant, out_csv)
+                run_variant(data, noise, float(rate), seed, variant, out_csv, args.epochs)
                 print(f"# {out_csv}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
