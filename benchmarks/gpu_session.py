@@ -9,6 +9,8 @@
    evaluation pass through a ``DataLoader`` too. Both loops use the same optimizer objects (torch's
    AdamW, or this project's ALSO, with the same ``fused`` choice), model, initialisation and data,
    and the same precision; each is warmed up for some steps first (cuDNN autotuning, workers).
+   It also counts the host synchronisations in 20 of the project's training steps (CUDA's sync
+   debug mode; by design there are none before the epoch's end).
 2. **Packing.** One paper scenario (ResNet-18 width 64, batch 64, ALSO-min extragradient, ``exact``)
    trained by ``--runs`` concurrent processes for ``--epochs`` epochs, each holding a GPU slot
    (:mod:`alsofilter.training.devices`), first with ``ALSOFILTER_JOBS_PER_GPU=1`` (the runs queue
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -90,7 +93,35 @@ def project_epoch(data: ImageDataset, config: TrainConfig, warmup: int) -> dict:
     start = time.perf_counter()
     row = trainer.run_epoch()
     _sync(trainer.device)
-    return {"seconds": time.perf_counter() - start, "test_acc": row["test_acc"], "backends": trainer.backends}
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "test_acc": row["test_acc"], "backends": trainer.backends,
+            "host_syncs_in_training": host_syncs(trainer)}
+
+
+def host_syncs(trainer: Trainer, steps: int = 20) -> int | None:
+    """How many times ``steps`` training steps make the host wait for the GPU (CUDA's sync debug
+    mode warns at each); the loop's design is none until the epoch's end. None on a CPU."""
+    if trainer.device.type != "cuda":
+        return None
+    calls = {"n": 0}
+    inner = trainer.normalize
+
+    def counting(x):
+        calls["n"] += 1
+        if calls["n"] >= steps:
+            trainer.stop_requested = True
+        return inner(x)
+
+    trainer.normalize, trainer._partial = counting, None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            trainer.train_epoch()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    trainer.normalize, trainer.stop_requested, trainer._partial = inner, False, None
+    return sum("synchroniz" in str(w.message) for w in caught)
 
 
 def reference_epoch(data: ImageDataset, config: TrainConfig, warmup: int, workers: int) -> dict:
@@ -218,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             ref = reference_epoch(data, config, size["warmup"], size["workers"])
             row = {"method": method, "speed": speed, "images": data.num_train, "project_s": proj["seconds"],
                    "reference_s": ref["seconds"], "speedup": ref["seconds"] / proj["seconds"],
-                   "project_img_per_s": data.num_train / proj["seconds"], "backends": proj["backends"]}
+                   "project_img_per_s": data.num_train / proj["seconds"], "backends": proj["backends"],
+                   "host_syncs_in_20_steps": proj["host_syncs_in_training"]}
             result["epochs"].append(row)
             print(json.dumps(row), flush=True)
             write_json_atomic(out, result)
