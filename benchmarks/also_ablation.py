@@ -10,7 +10,7 @@ noise seed), and writes one CSV per (scenario, variant, seed) with a row per epo
   the given labels; ``test_acc``: clean test accuracy (eval mode);
 * ``auc_weight``: ROC-AUC of −π for clean vs mislabeled (ALSO), ``auc_loss``: of the per-sample
   training loss (every variant);
-* the lookahead's diagnostics, for the two-pass modes (means over the epoch's steps):
+* the lookahead's diagnostics, for the extragradient (means over the epoch's steps):
   ``lookahead_loss`` (batch loss at θ½ divided by that at θ: below 1 = the half step helped on
   its own batch), ``grad_cosine`` (cosine of the gradients at θ and at θ½, whole network) and
   ``grad_sign_flips`` (fraction of the network's coordinates whose gradient changes sign between
@@ -101,7 +101,7 @@ def run_variant(data, noise: str, rate: float, seed: int, variant: str, out_csv:
     torch.set_num_threads(1)
     trainer = Trainer(data, noisy, data.y_train, config, name=f"{noise}-{rate}/{variant}/seed{seed}")
     stop = min(int(epochs), config.epochs)
-    if trainer.is_also and config.also_mode != "descent-ascent":
+    if trainer.is_also and config.also_mode == "extragrad":   # optimistic's passes are on different batches
         trainer.optimizer.__class__ = TracedALSO
     rows = []
     while trainer.epoch < stop:
