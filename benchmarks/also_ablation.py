@@ -142,15 +142,19 @@ def summary(out: pathlib.Path) -> pd.DataFrame:
 
 
 def pipeline_runs(results: pathlib.Path) -> pd.DataFrame:
-    """The same per-run figures as :func:`summary`, read from a pipeline experiment's runs
+    """The same per-run figures as :func:`summary`, read from a pipeline experiment's finished runs
     (``results/<experiment>/runs/<dataset>/<arch>/<method>/<noise>-<rate>-seed<seed>/``: its
-    ``history.csv`` and ``metrics.csv``, π's AUC for ALSO methods and the loss's for AdamW)."""
+    ``history.csv`` and ``signals.npz``; the ROC-AUC per epoch of −π for ALSO methods and of the
+    loss for AdamW, as in the screen)."""
     rows = []
     for run in sorted(results.glob("runs/*/*/*/*-seed*")):
-        history, metrics = pd.read_csv(run / "history.csv"), pd.read_csv(run / "metrics.csv")
+        if not (run / "signals.npz").exists():
+            continue                                            # still training
+        history = pd.read_csv(run / "history.csv")
         method = run.parent.name
-        signal = "weight" if "weight" in set(metrics["signal"]) else "loss"
-        auc = metrics[metrics["signal"] == signal].sort_values("epoch")["auc"]
+        with np.load(run / "signals.npz") as rec:
+            score = -rec["weight"] if "weight" in rec else rec["loss"]
+            auc = pd.Series([roc_auc_score(rec["is_noisy"], s) for s in score])
         noise, rate, seed = run.name.rsplit("-", 2)
         rows.append({"noise": noise, "rate": float(rate), "method": method, "seed": int(seed[4:]),
                      "loss_first": history["train_loss"].iloc[0], "loss_last": history["train_loss"].iloc[-1],
