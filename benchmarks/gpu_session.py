@@ -1,4 +1,5 @@
-"""Everything one GPU session should measure, in one run (about 7 minutes on one H100), one file out.
+"""Everything one GPU session should measure, in one run (sized for under 8 minutes on one H100;
+not yet run on one), one file out.
 
 1. **Whole epochs, what the configs run.** For AdamW and ALSO-min (extragradient), ``speed: exact``
    (fp32, TF32 off) and ``speed: fast`` (bf16 autocast, channels-last, TF32): one epoch of the
@@ -77,18 +78,7 @@ def project_epoch(data: ImageDataset, config: TrainConfig, warmup: int) -> dict:
     """Seconds of one :meth:`Trainer.run_epoch` (training + evaluation), after ``warmup`` steps."""
     trainer = Trainer(data, data.y_train, data.y_train, config, name="gpu-session/project")
     if warmup:
-        calls = {"n": 0}
-        inner = trainer.normalize
-
-        def counting(x):
-            calls["n"] += 1
-            if calls["n"] >= warmup:
-                trainer.stop_requested = True
-            return inner(x)
-
-        trainer.normalize = counting
-        trainer.train_epoch()            # stopped after `warmup` steps; the partial epoch is dropped
-        trainer.normalize, trainer.stop_requested, trainer._partial = inner, False, None
+        train_steps(trainer, warmup)
     _sync(trainer.device)
     start = time.perf_counter()
     row = trainer.run_epoch()
@@ -103,6 +93,19 @@ def host_syncs(trainer: Trainer, steps: int = 20) -> int | None:
     mode warns at each); the loop's design is none until the epoch's end. None on a CPU."""
     if trainer.device.type != "cuda":
         return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            train_steps(trainer, steps)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def train_steps(trainer: Trainer, steps: int) -> None:
+    """Run ``steps`` training steps of a fresh partial epoch, then drop that epoch (the trainer's
+    own stop flag, set from a wrapper around ``trainer.normalize``, called once per step)."""
     calls = {"n": 0}
     inner = trainer.normalize
 
@@ -113,15 +116,10 @@ def host_syncs(trainer: Trainer, steps: int = 20) -> int | None:
         return inner(x)
 
     trainer.normalize, trainer._partial = counting, None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            trainer.train_epoch()
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    trainer.normalize, trainer.stop_requested, trainer._partial = inner, False, None
-    return sum("synchroniz" in str(w.message) for w in caught)
+    try:
+        trainer.train_epoch()
+    finally:
+        trainer.normalize, trainer.stop_requested, trainer._partial = inner, False, None
 
 
 def reference_epoch(data: ImageDataset, config: TrainConfig, warmup: int, workers: int) -> dict:

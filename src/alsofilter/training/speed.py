@@ -21,8 +21,8 @@ H100 is built for (bf16 tensor cores), at about three decimal digits of precisio
 on unless the run is ``deterministic``: the algorithm it picks can differ between runs, and
 with it the last bits of the results. ``compile`` wraps the network in ``torch.compile``:
 ``reduce-overhead`` captures its forward and backward in CUDA graphs, so a step launches one
-graph instead of some 300 kernels (a ResNet-18 step at batch 64 on an H100 is bound by launch
-overhead, not arithmetic); on a CPU the same modes compile C++ kernels (no graphs) and the first
+graph instead of some 300 kernels (a ResNet-18 step at batch 64 on an H100 is likely bound by
+launch overhead rather than arithmetic: an estimate, not measured here); on a CPU the same modes compile C++ kernels (no graphs) and the first
 steps take tens of seconds to compile.
 
 The flags are process-wide in torch; a training job is one process and sets them once.
