@@ -1,9 +1,13 @@
-"""What the CPU detour of the 1x1 shortcut convolutions costs (see :class:`alsofilter.training.models.PointwiseConv2d`).
+"""What the CPU detours of the ResNet's convolutions cost (:class:`alsofilter.training.models.PointwiseConv2d`
+for the 1x1 shortcuts, :class:`alsofilter.training.models.Conv2d` for 3x3 convolutions with one output pixel).
 
-Times a full training step (forward, backward, AdamW step) of the project's ResNet-18 in three
+Times a full training step (forward, backward, AdamW step) of the project's ResNet-18 in four
 variants, on the same weights and data:
 
-* ``matmul``: the shipped model, 1x1 shortcuts as a subsampling + matrix product;
+* ``matmul``: the shipped model, 1x1 shortcuts as a subsampling + matrix product, 3x3
+  convolutions with a one-pixel output (the last stage on 8x8 digits) as a matrix product;
+* ``conv_3x3``: the shipped model with every 3x3 convolution run as ``nn.Conv2d`` (the
+  one-pixel detour off; before 2026-12-01);
 * ``onednn_1x1``: the same model with its 1x1 shortcuts swapped back to ``nn.Conv2d`` (oneDNN
   kernels; only measured at widths where the bug cannot strike on this CPU, i.e. ``width >= 16``
   unless ``--unsafe`` is given);
@@ -24,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alsofilter.training.models import PointwiseConv2d, build_model
+from alsofilter.training.models import Conv2d, PointwiseConv2d, build_model
 
 SHAPES = {"digits": (1, 8, 8), "cifar": (3, 32, 32)}
 
@@ -35,6 +39,18 @@ def with_onednn_shortcuts(model: nn.Module) -> nn.Module:
         for name, child in list(module.named_children()):
             if isinstance(child, PointwiseConv2d):
                 conv = nn.Conv2d(child.in_channels, child.out_channels, 1, stride=child.stride, bias=False)
+                conv.weight.data.copy_(child.weight.data)
+                setattr(module, name, conv)
+    return model
+
+
+def with_plain_3x3(model: nn.Module) -> nn.Module:
+    """Replace every :class:`Conv2d` by an ``nn.Conv2d`` holding the same weights."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is Conv2d:
+                conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size,
+                                 stride=child.stride, padding=child.padding, bias=False)
                 conv.weight.data.copy_(child.weight.data)
                 setattr(module, name, conv)
     return model
@@ -53,10 +69,11 @@ def time_variants(width: int, shape: Sequence[int], batch_size: int = 64, steps:
     x = torch.randn(batch_size, *shape)
     y = torch.randint(0, 10, (batch_size,))
     base = build_model("resnet18", 10, shape[0], width)
-    variants = {"matmul": (base, True)}
+    variants = {"matmul": (base, True),
+                "conv_3x3": (with_plain_3x3(build_model("resnet18", 10, shape[0], width)), True)}
     if width >= 16 or unsafe:
         variants["onednn_1x1"] = (with_onednn_shortcuts(build_model("resnet18", 10, shape[0], width)), True)
-    variants["no_mkldnn"] = (with_onednn_shortcuts(build_model("resnet18", 10, shape[0], width)), False)
+    variants["no_mkldnn"] = (with_plain_3x3(with_onednn_shortcuts(build_model("resnet18", 10, shape[0], width))), False)
     state = base.state_dict()
     runners = {}
     for name, (model, mkldnn) in variants.items():

@@ -2,7 +2,9 @@
 import pytest
 import torch
 
-from alsofilter.training.models import build_model, count_parameters
+import torch.nn.functional as F
+
+from alsofilter.training.models import Conv2d, build_model, count_parameters
 
 
 @pytest.mark.parametrize("arch, millions", [("resnet18", 11.17), ("resnet34", 21.28)])
@@ -29,3 +31,40 @@ def test_grey_scale_small_images_and_width():
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="resnet50"):
         build_model("resnet50", 10)
+
+
+@pytest.mark.parametrize("in_ch, out_ch, size, stride", [
+    (16, 16, 1, 1),     # last stage of a ResNet on 8x8 digits: 1x1 -> 1x1
+    (8, 16, 2, 2),      # its first convolution: 2x2 -> 1x1 at stride 2
+    (8, 8, 2, 1),       # 2x2 -> 2x2: not one output pixel, the convolution itself
+    (4, 8, 8, 2),
+])
+def test_conv2d_single_pixel_path_equals_the_convolution(in_ch, out_ch, size, stride):
+    # The matrix-product path must give the convolution's output and both gradients, in both
+    # memory formats, with the same parameters and state_dict keys as nn.Conv2d.
+    torch.manual_seed(0)
+    conv = Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False).double()
+    assert list(conv.state_dict()) == list(torch.nn.Conv2d(in_ch, out_ch, 3, bias=False).state_dict())
+    x0 = torch.randn(5, in_ch, size, size, dtype=torch.float64)
+    for x in (x0, x0.contiguous(memory_format=torch.channels_last)):
+        x = x.detach().requires_grad_()
+        ours = conv(x)
+        ref = F.conv2d(x, conv.weight, stride=stride, padding=1)
+        assert ours.shape == ref.shape
+        g = torch.randn_like(ref)
+        grads = torch.autograd.grad(ours, (x, conv.weight), g)
+        ref_grads = torch.autograd.grad(ref, (x, conv.weight), g)
+        torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+        for a, b in zip(grads, ref_grads):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_digits_resnet_routes_its_last_stage_around_the_convolution(monkeypatch):
+    # On 8x8 inputs the last stage sees 2x2 and 1x1 maps: its four 3x3 convolutions take the
+    # matrix-product path, the rest stay convolutions.
+    model = build_model("resnet18", 10, 1, width=4)
+    calls = []
+    monkeypatch.setattr(F, "linear", lambda *a, _linear=F.linear, **k: calls.append(a[1].shape) or _linear(*a, **k))
+    model(torch.zeros(2, 1, 8, 8))
+    assert len([s for s in calls if s == (32, 16 * 4)]) == 1        # 2x2 -> 1x1, stride 2
+    assert len([s for s in calls if s == (32, 32)]) == 3            # 1x1 -> 1x1

@@ -110,3 +110,23 @@ def test_a_variant_runs_through_the_whole_pipeline(tmp_path):
     downstream = pd.read_csv(results / "tables" / "downstream.csv")
     assert "also-min-da.weight.bmm" in set(downstream["detector"])
     assert (results / "figures" / "auc_per_epoch.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("base, overlay, seeds, methods", [
+    ("config.yaml", "config/demo_3seeds.yaml", {1, 2, 3}, {"adamw", "also-min", "also-min-da"}),
+    ("config.yaml", "config/also_min_da.yaml", {1, 2}, {"adamw", "also-min", "also-min-da"}),
+    ("config/cifar10_cpu.yaml", "config/also_min_da.yaml", {42}, {"adamw", "also-min", "also-min-da"}),
+    ("config/cifar10_cpu.yaml", "config/cifar10_cpu_3seeds.yaml", {42, 43, 44}, {"adamw", "also-min", "also-min-da"}),
+])
+def test_shipped_overlays_validate_on_their_base(base, overlay, seeds, methods):
+    # An overlay is merged over its base as `--configfile base overlay` does (Snakemake's own
+    # update_config); the result must pass the checks and plan the runs its header promises.
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / base).read_text())
+    update_config(config, yaml.safe_load((REPO / overlay).read_text()))
+    check_config(config, check_files=False)
+    runs = expand_runs(config)
+    assert {r.seed for r in runs} == seeds and {r.method for r in runs} == methods
+    da = next(r for r in runs if r.method == "also-min-da")
+    assert training_settings(config, da)["also_mode"] == "descent-ascent"
