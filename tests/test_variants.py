@@ -117,6 +117,8 @@ def test_a_variant_runs_through_the_whole_pipeline(tmp_path):
     ("config.yaml", "config/also_min_da.yaml", {1, 2}, {"adamw", "also-min", "also-min-da"}),
     ("config/cifar10_cpu.yaml", "config/also_min_da.yaml", {42}, {"adamw", "also-min", "also-min-da"}),
     ("config/cifar10_cpu.yaml", "config/cifar10_cpu_3seeds.yaml", {42, 43, 44}, {"adamw", "also-min", "also-min-da"}),
+    ("config/cifar10_cpu.yaml", "config/also_min_da.yaml config/cifar10_cpu_sym08.yaml", {42},
+     {"adamw", "also-min", "also-min-da"}),
 ])
 def test_shipped_overlays_validate_on_their_base(base, overlay, seeds, methods):
     # An overlay is merged over its base as `--configfile base overlay` does (Snakemake's own
@@ -124,7 +126,8 @@ def test_shipped_overlays_validate_on_their_base(base, overlay, seeds, methods):
     from snakemake.utils import update_config
 
     config = yaml.safe_load((REPO / base).read_text())
-    update_config(config, yaml.safe_load((REPO / overlay).read_text()))
+    for name in overlay.split():
+        update_config(config, yaml.safe_load((REPO / name).read_text()))
     check_config(config, check_files=False)
     runs = expand_runs(config)
     assert {r.seed for r in runs} == seeds and {r.method for r in runs} == methods
