@@ -116,3 +116,16 @@ def test_gpu_session_script_runs_on_a_cpu(tmp_path):
     assert {r["slot"]["slot"] for r in unpacked["per_run"]} == {0}
     assert max(r["waited_s"] for r in unpacked["per_run"]) > 0.5 * min(r["train_s"] for r in unpacked["per_run"])
     assert {r["slot"]["slot"] for r in packed["per_run"]} == {0, 1}
+
+
+def test_digits_run_trains_the_demo_recipe(capsys):
+    # one epoch of the demo's training; the same seed gives the same loss twice (what an A/B of a
+    # code change compares), and ALSO trains too
+    from benchmarks import digits_run
+
+    first = digits_run.main(["adamw", "--epochs", "1", "--width", "2"])
+    again = digits_run.main(["adamw", "--epochs", "1", "--width", "2"])
+    assert first["final_train_loss"] == again["final_train_loss"] and np.isfinite(first["final_train_loss"])
+    also = digits_run.main(["also-min", "--epochs", "1", "--width", "2"])
+    assert np.isfinite(also["final_train_loss"]) and also["fit_s"] > 0
+    assert "adamw: fit" in capsys.readouterr().out
