@@ -33,27 +33,27 @@ from alsofilter.training.models import Conv2d, PointwiseConv2d, build_model
 SHAPES = {"digits": (1, 8, 8), "cifar": (3, 32, 32)}
 
 
-def with_onednn_shortcuts(model: nn.Module) -> nn.Module:
-    """Replace every :class:`PointwiseConv2d` by an ``nn.Conv2d`` holding the same weights."""
+def as_plain_convolutions(model: nn.Module, kind: type) -> nn.Module:
+    """Replace every module of exactly type ``kind`` (a detour class of the models) by an
+    ``nn.Conv2d`` of the same geometry holding the same weights."""
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
-            if isinstance(child, PointwiseConv2d):
-                conv = nn.Conv2d(child.in_channels, child.out_channels, 1, stride=child.stride, bias=False)
-                conv.weight.data.copy_(child.weight.data)
-                setattr(module, name, conv)
-    return model
-
-
-def with_plain_3x3(model: nn.Module) -> nn.Module:
-    """Replace every :class:`Conv2d` by an ``nn.Conv2d`` holding the same weights."""
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if type(child) is Conv2d:
+            if type(child) is kind:
                 conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size,
                                  stride=child.stride, padding=child.padding, bias=False)
                 conv.weight.data.copy_(child.weight.data)
                 setattr(module, name, conv)
     return model
+
+
+def with_onednn_shortcuts(model: nn.Module) -> nn.Module:
+    """The 1x1 shortcuts (:class:`PointwiseConv2d`) as oneDNN convolutions."""
+    return as_plain_convolutions(model, PointwiseConv2d)
+
+
+def with_plain_3x3(model: nn.Module) -> nn.Module:
+    """The 3x3 convolutions (:class:`Conv2d`, the one-pixel detour) as oneDNN convolutions."""
+    return as_plain_convolutions(model, Conv2d)
 
 
 def _step(model, optimizer, x, y):

@@ -59,8 +59,9 @@ class Conv2d(nn.Conv2d):
     of a ResNet on 8x8 digits: 1x1 -> 1x1, and 2x2 -> 1x1 at stride 2), the convolution is the
     linear map of the flattened input by the window's slice of the kernel; the other taps only
     ever meet the zero padding, get zero gradient either way, and oneDNN spends most of its time
-    on them (measured 3.7x slower at 1x1 input, BENCHMARKS.md). Any other shape, and any other
-    device, runs the convolution itself.
+    on them (a whole demo training takes 0.84-0.90x the time with this path: BENCHMARKS.md,
+    "One-pixel 3x3 convolutions"). Any other shape, and any other device, runs the convolution
+    itself.
 
     Input ``(B, in, H, W)``, output ``(B, out, H', W')``.
     """
