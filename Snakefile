@@ -21,6 +21,11 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/suspects.smk"
 
 
+if LADDER_SIZES is not None:  # config ladder: true
+
+    include: "workflow/rules/ladder.smk"
+
+
 if DOWNSTREAM_DETECTORS:  # config downstream.detectors; [] turns the stage off
 
     include: "workflow/rules/downstream.smk"
@@ -37,3 +42,4 @@ rule all:
         f"{RESULTS}/tables/leaderboard.md",
         f"{RESULTS}/figures/leaderboard.png",
         downstream_outputs(),
+        ladder_outputs(),

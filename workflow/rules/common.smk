@@ -26,6 +26,7 @@ from alsofilter.config import (  # noqa: E402
     expand_runs,
     format_rate,
     human_labels_path,
+    ladder_sizes,
     noise_spec,
     scenario_keys,
     training_gpus,
@@ -215,6 +216,18 @@ FIGURES = ("auc_per_epoch", "bmm_fits", "memorization", "auc_vs_rate")
 def figure_outputs():
     return [
         f"{RESULTS}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")
+    ]
+
+
+LADDER_SIZES = ladder_sizes(config)  # dataset -> training-set size; None: not a ladder
+
+
+def ladder_outputs():
+    """The scale ladder's table and figure (config ladder: true), else nothing."""
+    if LADDER_SIZES is None:
+        return []
+    return [f"{RESULTS}/tables/ladder.{ext}" for ext in ("csv", "md")] + [
+        f"{RESULTS}/figures/ladder.{ext}" for ext in ("png", "pdf")
     ]
 
 

@@ -32,7 +32,7 @@ from alsofilter.config.datasets import (FORMAT_OPTIONS, _datasets_section, _sett
 from alsofilter.config.grid import _as_list, expand_scenarios
 from alsofilter.config.schema import ConfigError, fail as _fail, validate
 from alsofilter.config.settings import ARCHS, METHODS, base_method
-from alsofilter.config.sections import leaderboard_detectors
+from alsofilter.config.sections import ladder_sizes, leaderboard_detectors
 from alsofilter.data import DATASETS, FORMATS, image_folder_layout
 from alsofilter.data.noise import (ASYMMETRIC_MAPPINGS, HUMAN_NOISE_NAMES, NOISE_TYPES, canonical_noise,
                                    is_human_noise, read_human_labels)
@@ -195,6 +195,7 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
         _fail("bmm.lower_percentile", bmm["lower_percentile"],
               f"must be below bmm.upper_percentile ({bmm['upper_percentile']})")
     _check_downstream(config)
+    ladder_sizes(config)
     if check_files:
         data_dir = config["data_dir"]
         users = [d for d in dict.fromkeys(d for sc in config["scenarios"] for d in _as_list(sc["dataset"]))

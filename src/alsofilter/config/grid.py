@@ -8,8 +8,11 @@ from typing import Any, Iterable, Mapping
 from alsofilter.config.schema import ConfigError, properties
 from alsofilter.data.noise import canonical_noise, is_human_noise
 
+#: keys of a ``scenarios`` entry that are not scenario keys (they choose runs, not a scenario)
+RUN_SELECTION_KEYS: tuple[str, ...] = ("seeds",)
+
 #: what names a noise scenario, in every table and path: the keys of a ``scenarios`` entry
-SCENARIO_KEYS: tuple[str, ...] = tuple(properties("scenarios[]"))
+SCENARIO_KEYS: tuple[str, ...] = tuple(k for k in properties("scenarios[]") if k not in RUN_SELECTION_KEYS)
 
 
 
@@ -79,12 +82,17 @@ def expand_scenarios(scenarios: Iterable[Mapping[str, Any]]) -> list[dict[str, A
 
 
 def expand_runs(config: Mapping[str, Any]) -> list[Run]:
-    """All training runs: scenarios × methods × seeds."""
-    runs = []
-    for sc in expand_scenarios(config["scenarios"]):
-        for method in config["methods"]:
-            for seed in config["seeds"]:
-                runs.append(Run(sc["dataset"], sc["arch"], method, sc["noise"], sc["rate"], int(seed)))
+    """All training runs: scenarios × methods × seeds, in grid order, each once. A scenario
+    entry's own ``seeds`` replace the top-level ``seeds`` for its scenarios."""
+    runs, seen = [], set()
+    for entry in config["scenarios"]:
+        for sc in expand_scenarios([entry]):
+            for method in config["methods"]:
+                for seed in entry.get("seeds") or config["seeds"]:
+                    run = Run(sc["dataset"], sc["arch"], method, sc["noise"], sc["rate"], int(seed))
+                    if run not in seen:
+                        seen.add(run)
+                        runs.append(run)
     return runs
 
 

@@ -1,11 +1,11 @@
-"""The config's stage sections (cross-validation, downstream, suspects) with their defaults, and
-the detectors an experiment has."""
+"""The config's stage sections (cross-validation, downstream, suspects, the scale ladder) with their
+defaults, and the detectors an experiment has."""
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from alsofilter.config import schema
-from alsofilter.config.grid import _as_list
+from alsofilter.config.grid import _as_list, expand_scenarios
 from alsofilter.config.settings import base_method
 from alsofilter.detectors.signals import SIGNALS
 
@@ -63,3 +63,27 @@ def training_gpus(config: Mapping[str, Any]) -> int:
 def suspects_top_n(config: Mapping[str, Any]) -> int:
     """``suspects.top_n`` of the config (its schema default when absent)."""
     return int(schema.section(config, "suspects")["top_n"])
+
+
+def ladder_sizes(config: Mapping[str, Any]) -> dict[str, int] | None:
+    """With ``ladder: true``: each rung's dataset -> its training-set size (``datasets.<name>.subset.train``),
+    smallest first; None for an experiment that is not a ladder. A :class:`~alsofilter.config.schema.ConfigError`
+    names what makes the scenarios no ladder: scenarios that differ in more than the dataset, fewer than two
+    datasets, a dataset without a subset size, two of one size."""
+    if not config.get("ladder", False):
+        return None
+    scenarios = expand_scenarios(config["scenarios"])
+    fixed = sorted({(sc["arch"], sc["noise"], sc["rate"]) for sc in scenarios})
+    if len(fixed) != 1:
+        schema.fail("ladder", True, f"the scenarios must differ in the dataset only; they have (arch, noise, rate) {fixed}")
+    sizes = {}
+    for name in dict.fromkeys(sc["dataset"] for sc in scenarios):
+        subset = ((config.get("datasets") or {}).get(name) or {}).get("subset") or {}
+        if subset.get("train") is None:
+            schema.fail(f"datasets.{name}.subset.train", None, "a ladder's rungs each need a training-set size")
+        sizes[name] = int(subset["train"])
+    if len(sizes) < 2:
+        schema.fail("ladder", True, f"a ladder needs at least two datasets (rungs); the scenarios have {list(sizes)}")
+    if len(set(sizes.values())) < len(sizes):
+        schema.fail("ladder", True, f"two rungs have the same training-set size: {sizes}")
+    return dict(sorted(sizes.items(), key=lambda kv: kv[1]))

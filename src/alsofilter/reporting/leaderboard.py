@@ -114,13 +114,16 @@ def aggregate(detections: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def paired_against_references(table: pd.DataFrame, samples: Mapping[tuple, Mapping[str, tuple]],
-                               n_boot: int = DEFAULT_BOOTSTRAP) -> pd.DataFrame:
+def paired_against_references(table: pd.DataFrame | None, samples: Mapping[tuple, Mapping[str, tuple]],
+                               n_boot: int = DEFAULT_BOOTSTRAP,
+                               references: Mapping[tuple, Mapping[str, str]] | None = None) -> pd.DataFrame:
     """Every detector against the paper's method and against the best detector of its scenario,
     paired on the same samples and seeds (:mod:`alsofilter.reporting.paired`).
 
     table : :func:`aggregate`'s; samples : (dataset, arch, noise, rate, seed) → detector →
-    ``(is_noisy, score, flagged)`` (N,) arrays of its last epoch. Returns
+    ``(is_noisy, score, flagged)`` (N,) arrays of its last epoch; references : scenario → {role:
+    detector} instead of the paper's method and the best of ``table`` (e.g. the scale ladder's
+    AdamW references; ``table`` is then not read). Returns
     :func:`~alsofilter.reporting.paired.paired_comparisons`' rows."""
     boot, points = {}, []
     for key, detectors in samples.items():
@@ -133,6 +136,8 @@ def paired_against_references(table: pd.DataFrame, samples: Mapping[tuple, Mappi
             full = bootstrap_metrics(is_noisy, score, flagged, identity)
             points.append({**dict(zip(SCENARIO + ["seed"], key)), "detector": name,
                            **{m: float(v[0]) for m, v in full.items()}})
+    if references is not None:
+        return paired_comparisons(boot, pd.DataFrame(points), SCENARIO, references)
     references = {}
     for scen, rows in table.groupby(SCENARIO, sort=False):
         roles = {"best": rows.iloc[0]["detector"]}             # aggregate() sorts by mean AUC
