@@ -22,6 +22,7 @@ from alsofilter.config import (  # noqa: E402
     check_config,
     crossval_settings,
     dataset_spec,
+    dataset_train_size,
     downstream_settings,
     expand_runs,
     format_rate,
@@ -130,10 +131,16 @@ def crossval_outputs():
     return out
 
 
-def training_priority(settings, share=1.0):
+_TRAIN_SIZES = {}
+
+
+def training_priority(settings, dataset, share=1.0):
     """Snakemake priority of a training job: its relative compute (alsofilter.config.settings.relative_cost,
-    ``share`` of the training set), so that the longest jobs start first."""
-    return int(round(1000 * share * relative_cost(settings)))
+    ``share`` of ``dataset``'s training set), so that the longest jobs start first (a ladder's
+    largest rung before its smaller ones)."""
+    if dataset not in _TRAIN_SIZES:
+        _TRAIN_SIZES[dataset] = dataset_train_size(config, dataset)
+    return int(round(1000 * share * relative_cost(settings, _TRAIN_SIZES[dataset])))
 
 
 def training_resources():

@@ -19,7 +19,10 @@ rule crossval_fold:
         f"{LOGS}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.log",
     benchmark:
         f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{{fold}}.tsv"
-    priority: lambda wc: training_priority(adamw_baseline_settings(wc), (CV_FOLDS - 1) / CV_FOLDS)
+    priority:
+        lambda wc: training_priority(
+            adamw_baseline_settings(wc), wc.dataset, (CV_FOLDS - 1) / CV_FOLDS
+        )
     conda:
         "../../envs/train.yaml"
     threads: config["threads"]

@@ -17,7 +17,7 @@ rule retrain:
         f"{LOGS}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.log",
     benchmark:
         f"{BENCH}/retrain/{CV_SCENARIO}/{{detector}}/{{mode}}.tsv"
-    priority: lambda wc: training_priority(adamw_baseline_settings(wc))
+    priority: lambda wc: training_priority(adamw_baseline_settings(wc), wc.dataset)
     conda:
         "../../envs/train.yaml"
     threads: config["threads"]

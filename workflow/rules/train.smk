@@ -12,7 +12,10 @@ rule train:
     benchmark:
         f"{BENCH}/train/{RUN_PATTERN}.tsv"
     # longest runs first (ResNet-34, ALSO): shortens the whole experiment when jobs outnumber cores
-    priority: lambda wc: training_priority(training_settings(config, run_from_wildcards(wc)))
+    priority:
+        lambda wc: training_priority(
+            training_settings(config, run_from_wildcards(wc)), wc.dataset
+        )
     conda:
         "../../envs/train.yaml"
     threads: config["threads"]
