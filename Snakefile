@@ -23,8 +23,8 @@ include: "workflow/rules/suspects.smk"
 
 if DOWNSTREAM_DETECTORS:  # config downstream.detectors; [] turns the stage off
 
-    include: "workflow/rules/downstream.smk"
     include: "workflow/rules/retrain.smk"
+    include: "workflow/rules/downstream.smk"  # reads rules.retrain's paths
 
 
 rule all:
