@@ -60,7 +60,8 @@ from alsofilter.config.settings import ALSO_MODES as MODES, TrainConfig, resolve
 DIRECTIONS = ("min", "max")
 #: the π direction each ALSO method of the config trains with (``adamw`` has no π)
 DIRECTION_OF_METHOD = {"also-min": "min", "also-max": "max"}
-#: the settings :meth:`ALSO.from_config` passes on unchanged: the schema's keys, which are ALSO's keywords
+#: the settings :meth:`ALSO.from_config` passes on unchanged: the schema's keys, which are ALSO's
+#: keywords of the same name (tests/test_also.py checks that these are all of them)
 CONFIG_KEYS = ("lr", "weight_decay", "pi_decay", "eps", "temperature", "adam_eps", "also_mode",
                "also_l2_at", "also_adam_state", "also_weight_decay", "also_lookahead")
 #: where the main extragradient step adds its L2 term (see the module docstring)
@@ -204,9 +205,13 @@ class ALSO:
         if config.method not in DIRECTION_OF_METHOD:
             raise ValueError(f"method {config.method!r} does not train with ALSO; "
                              f"ALSO's methods: {sorted(DIRECTION_OF_METHOD)}")
-        return cls(params, num_samples, direction=DIRECTION_OF_METHOD[config.method],
+        return cls(params, num_samples, lr=config.lr, weight_decay=config.weight_decay,
                    pi_lr=resolve_pi_lr(config.pi_lr, num_samples, config.batch_size, config.epochs),
-                   device=device, **{key: getattr(config, key) for key in CONFIG_KEYS})
+                   pi_decay=config.pi_decay, direction=DIRECTION_OF_METHOD[config.method],
+                   also_mode=config.also_mode, eps=config.eps, temperature=config.temperature,
+                   device=device, adam_eps=config.adam_eps, also_l2_at=config.also_l2_at,
+                   also_adam_state=config.also_adam_state, also_weight_decay=config.also_weight_decay,
+                   also_lookahead=config.also_lookahead)
 
     # ------------------------------------------------------------------ helpers
     def _pass(self, closure: Callable, pi_batch: torch.Tensor, scale: float):
