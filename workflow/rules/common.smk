@@ -26,7 +26,6 @@ from alsofilter.config import (  # noqa: E402
     dataset_spec,
     downstream_settings,
     expand_runs,
-    format_rate,
     human_labels_path,
     noise_spec,
     scenario_keys,
