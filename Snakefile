@@ -28,8 +28,8 @@ if LADDER_SIZES is not None:  # config ladder: true
 
 if DOWNSTREAM_DETECTORS:  # config downstream.detectors; [] turns the stage off
 
-    include: "workflow/rules/downstream.smk"
     include: "workflow/rules/retrain.smk"
+    include: "workflow/rules/downstream.smk"  # reads rules.retrain's paths
 
 
 rule all:

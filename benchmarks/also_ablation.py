@@ -74,7 +74,7 @@ class TracedALSO(ALSO):
         grad = torch.cat([p.grad.detach().reshape(-1) for p in self.params])
         trace = self.__dict__.setdefault("trace", [])
         pending = self.__dict__.get("_first")
-        if self.mode == "descent-ascent" or pending is None:
+        if self.also_mode == "descent-ascent" or pending is None:
             self.__dict__["_first"] = (float(scaled.mean()), grad.clone())
         else:
             loss0, grad0 = pending

@@ -1,5 +1,5 @@
 """What the CPU detours of the ResNet's convolutions cost (:class:`alsofilter.training.models.PointwiseConv2d`
-for the 1x1 shortcuts, :class:`alsofilter.training.models.Conv2d` for 3x3 convolutions with one output pixel).
+for the 1x1 shortcuts, :class:`alsofilter.training.models.OnePixelConv2d` for 3x3 convolutions with one output pixel).
 
 Times a full training step (forward, backward, AdamW step) of the project's ResNet-18 in four
 variants, on the same weights and data:
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alsofilter.training.models import Conv2d, PointwiseConv2d, build_model
+from alsofilter.training.models import OnePixelConv2d, PointwiseConv2d, build_model
 
 SHAPES = {"digits": (1, 8, 8), "cifar": (3, 32, 32)}
 
@@ -52,8 +52,8 @@ def with_onednn_shortcuts(model: nn.Module) -> nn.Module:
 
 
 def with_plain_3x3(model: nn.Module) -> nn.Module:
-    """The 3x3 convolutions (:class:`Conv2d`, the one-pixel detour) as oneDNN convolutions."""
-    return as_plain_convolutions(model, Conv2d)
+    """The 3x3 convolutions (:class:`OnePixelConv2d`, the one-pixel detour) as oneDNN convolutions."""
+    return as_plain_convolutions(model, OnePixelConv2d)
 
 
 def _step(model, optimizer, x, y):

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alsofilter.training.also import ALSO
+from alsofilter.training.also import ALSO, DIRECTION_OF_METHOD
 from alsofilter.data import ImageDataset, channel_stats
 from alsofilter.training.models import build_model
 from alsofilter.config.settings import TrainConfig
@@ -312,7 +312,7 @@ class ReferenceRunner:
         else:
             self.optimizer = ALSO(self.model.parameters(), n, lr=config.lr, weight_decay=config.weight_decay,
                                   pi_lr=config.pi_lr, pi_decay=config.pi_decay,
-                                  direction=config.method.split("-")[1], mode=config.also_mode,
+                                  direction=DIRECTION_OF_METHOD[config.method], also_mode=config.also_mode,
                                   eps=config.eps, temperature=config.temperature, device=self.device)
         ds = ReferenceDataset(dataset.x_train, dataset.y_train, dataset.mean, dataset.std,
                               config.crop_padding, config.flip)

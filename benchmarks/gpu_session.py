@@ -136,7 +136,7 @@ def reference_epoch(data: ImageDataset, config: TrainConfig, warmup: int, worker
                                       eps=config.adam_eps, fused=fused_adam(model.parameters()))
     else:
         optimizer = ALSO(model.parameters(), data.num_train, lr=config.lr, weight_decay=config.weight_decay,
-                         pi_lr=1e-5, pi_decay=config.pi_decay, mode=config.also_mode, device=device,
+                         pi_lr=1e-5, pi_decay=config.pi_decay, also_mode=config.also_mode, device=device,
                          adam_eps=config.adam_eps)
     cuda = device.type == "cuda"
     train = torch.utils.data.DataLoader(

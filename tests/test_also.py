@@ -44,7 +44,7 @@ def test_descent_ascent_pi_step_matches_formula(direction):
     x, y, model = _problem()
     n = x.shape[0]
     opt = ALSO(model.parameters(), n, lr=1e-2, pi_lr=0.05, pi_decay=0.3, direction=direction,
-               mode="descent-ascent", eps=1e-20)
+               also_mode="descent-ascent", eps=1e-20)
     opt.pi = opt.pi.double(); opt.log_prior = opt.log_prior.double()
     idx = torch.tensor([3, 7, 11, 20])
     with torch.no_grad():
@@ -69,7 +69,7 @@ def test_extragradient_step_matches_manual_computation():
     n = x.shape[0]
     ref = copy.deepcopy(model)
     opt = ALSO(model.parameters(), n, lr=0.05, weight_decay=1e-2, pi_lr=0.02, pi_decay=0.1,
-               direction="min", mode="extragrad")
+               direction="min", also_mode="extragrad")
     idx = torch.tensor([0, 5, 9, 13, 40, 41])
     scale = n / len(idx)
     closure = lambda: F.cross_entropy(model(x[idx]), y[idx], reduction="none")
@@ -115,7 +115,7 @@ def _train_also(direction, mode="extragrad", epochs=15, seed=0):
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
     opt = ALSO(model.parameters(), len(y), lr=1e-2, weight_decay=1e-4, pi_lr=1e-3, pi_decay=0.1,
-               direction=direction, mode=mode)
+               direction=direction, also_mode=mode)
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         for idx in torch.randperm(len(y), generator=g).split(32):
@@ -144,7 +144,7 @@ def test_state_dict_round_trip_resumes_identically(mode, adam_state):
     def make():
         torch.manual_seed(0)
         model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
-        return model, ALSO(model.parameters(), len(y), lr=1e-2, pi_lr=1e-3, mode=mode, adam_state=adam_state)
+        return model, ALSO(model.parameters(), len(y), lr=1e-2, pi_lr=1e-3, also_mode=mode, also_adam_state=adam_state)
 
     def run(model, opt, batches):
         for idx in batches:
@@ -177,8 +177,8 @@ def test_bad_arguments_are_named():
     _, _, model = _problem()
     with pytest.raises(ValueError, match="direction"):
         ALSO(model.parameters(), 10, direction="sideways")
-    with pytest.raises(ValueError, match="mode"):
-        ALSO(model.parameters(), 10, mode="fast")
+    with pytest.raises(ValueError, match="also_mode"):
+        ALSO(model.parameters(), 10, also_mode="fast")
     with pytest.raises(ValueError, match="pi_lr"):
         ALSO(model.parameters(), 10, pi_lr=-1)
     opt = ALSO(model.parameters(), 64)
@@ -267,8 +267,8 @@ def test_extragradient_equals_a_plain_reference_loop(adam_eps, l2_at, adam_state
                                          [14, 16, 17, 19, 20, 22], [0, 1, 2, 3, 4, 5])]
     settings = dict(lr=3e-2, wd=5e-2, pi_lr=1e-3, pi_decay=0.1, eps=1e-20)
     opt = ALSO(model.parameters(), 24, lr=settings["lr"], weight_decay=settings["wd"], pi_lr=settings["pi_lr"],
-               pi_decay=settings["pi_decay"], eps=settings["eps"], mode="extragrad", adam_eps=adam_eps, l2_at=l2_at,
-               adam_state=adam_state, weight_decay_mode=decay, lookahead=lookahead)
+               pi_decay=settings["pi_decay"], eps=settings["eps"], also_mode="extragrad", adam_eps=adam_eps, also_l2_at=l2_at,
+               also_adam_state=adam_state, also_weight_decay=decay, also_lookahead=lookahead)
     opt.pi = torch.full((24,), 1.0 / 24, dtype=torch.float64)        # π in float64 too
     opt.log_prior = torch.full((24,), -math.log(24), dtype=torch.float64)
     for idx in batches:
@@ -288,26 +288,26 @@ def test_l2_at_makes_a_difference_and_is_checked():
     for l2_at in ("start", "half"):
         torch.manual_seed(2)
         model = torch.nn.Linear(4, 2)
-        opt = ALSO(model.parameters(), 16, lr=1e-2, weight_decay=0.5, l2_at=l2_at)
+        opt = ALSO(model.parameters(), 16, lr=1e-2, weight_decay=0.5, also_l2_at=l2_at)
         for _ in range(3):
             opt.step(torch.arange(8), lambda: F.cross_entropy(model(x[:8]), y[:8], reduction="none"))
         finals[l2_at] = model.weight.detach().clone()
     assert not torch.allclose(finals["start"], finals["half"])
     with pytest.raises(ValueError, match="l2_at"):
-        ALSO(torch.nn.Linear(2, 2).parameters(), 4, l2_at="end")
+        ALSO(torch.nn.Linear(2, 2).parameters(), 4, also_l2_at="end")
 
 
 def test_ablation_options_are_checked_and_saved():
     params = list(torch.nn.Linear(2, 2).parameters())
-    with pytest.raises(ValueError, match="adam_state"):
-        ALSO(params, 4, adam_state="three")
-    with pytest.raises(ValueError, match="weight_decay_mode"):
-        ALSO(params, 4, weight_decay_mode="both")
-    with pytest.raises(ValueError, match="does not apply to weight_decay_mode='decoupled'"):
-        ALSO(params, 4, weight_decay_mode="decoupled", l2_at="half")
+    with pytest.raises(ValueError, match="also_adam_state"):
+        ALSO(params, 4, also_adam_state="three")
+    with pytest.raises(ValueError, match="also_weight_decay"):
+        ALSO(params, 4, also_weight_decay="both")
+    with pytest.raises(ValueError, match="does not apply to also_weight_decay='decoupled'"):
+        ALSO(params, 4, also_weight_decay="decoupled", also_l2_at="half")
     with pytest.raises(ValueError, match="lookahead"):
-        ALSO(params, 4, lookahead=-0.5)
-    shared = ALSO(params, 4, adam_state="shared")
+        ALSO(params, 4, also_lookahead=-0.5)
+    shared = ALSO(params, 4, also_adam_state="shared")
     assert shared.adam_half is shared.adam and shared.state_dict()["adam_half"] is None
     with pytest.raises(ValueError, match="adam_state"):
         ALSO(params, 4).load_state_dict(shared.state_dict())
@@ -324,6 +324,40 @@ def test_lookahead_zero_leaves_theta_for_the_main_step():
         seen.append(model.weight.detach().clone())
         return F.cross_entropy(model(x), y, reduction="none")
 
-    ALSO(model.parameters(), 8, lr=1e-1, weight_decay=0.0, lookahead=0.0).step(torch.arange(8), closure)
+    ALSO(model.parameters(), 8, lr=1e-1, weight_decay=0.0, also_lookahead=0.0).step(torch.arange(8), closure)
     assert torch.equal(seen[0], seen[1])
     assert not torch.equal(seen[0], model.weight.detach())
+
+
+# ------------------------------------------------------------------ from the config (issue 29)
+def test_from_config_passes_every_setting_under_its_schema_name():
+    from alsofilter.config.settings import TRAINING_KEYS, TrainConfig
+    from alsofilter.training.also import CONFIG_KEYS, DIRECTION_OF_METHOD
+    import inspect
+
+    keywords = inspect.signature(ALSO.__init__).parameters
+    assert set(CONFIG_KEYS) <= set(TRAINING_KEYS) and set(CONFIG_KEYS) <= set(keywords)
+    # every training setting that is a keyword of ALSO goes through from_config by its own name
+    assert {k for k in TRAINING_KEYS if k in keywords} == set(CONFIG_KEYS) | {"pi_lr"}
+    config = TrainConfig.from_dict(dict(method="also-max", also_mode="optimistic", also_l2_at="half",
+                                        also_adam_state="shared", also_lookahead=0.25, temperature=2.0,
+                                        pi_lr="auto", batch_size=10, epochs=4))
+    opt = ALSO.from_config(torch.nn.Linear(2, 2).parameters(), 40, config)
+    for key in CONFIG_KEYS:
+        assert getattr(opt, key) == getattr(config, key), key
+    assert opt.direction == DIRECTION_OF_METHOD["also-max"] == "max"
+    assert opt.pi_lr == pytest.approx(0.78125 / (40 / 10 * 4))
+    with pytest.raises(ValueError, match="'adamw' does not train with ALSO"):
+        ALSO.from_config(torch.nn.Linear(2, 2).parameters(), 40, TrainConfig.from_dict(dict(method="adamw")))
+
+
+def test_a_state_saved_under_the_old_setting_names_loads_and_is_checked():
+    # checkpoints written before the keywords took the schema's names store mode, adam_state, ...
+    params = list(torch.nn.Linear(2, 2).parameters())
+    state = ALSO(params, 4, also_mode="optimistic").state_dict()
+    old = {"mode": "optimistic", "adam_state": "two", "l2_at": "start", "weight_decay_mode": "coupled",
+           "lookahead": 1.0}
+    state["settings"] = {**{k: v for k, v in state["settings"].items() if not k.startswith("also_")}, **old}
+    ALSO(params, 4, also_mode="optimistic").load_state_dict(state)
+    with pytest.raises(ValueError, match="also_mode='optimistic'"):
+        ALSO(params, 4, also_mode="extragrad").load_state_dict(state)

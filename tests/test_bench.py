@@ -60,9 +60,9 @@ def test_project_runner_counts_steps_across_epochs():
     cfg = bench.make_config("resnet18", "also-min", 16, 2, torch.device("cpu"), 1, True, 3e-3)
     runner = bench.ProjectRunner(ds, cfg)
     seconds, images, steps, cpu = runner.run(3)
-    assert steps == 3 and images == 48 and runner.trainer._partial["position"] == 3
+    assert steps == 3 and images == 48 and runner.trainer._partial.position == 3
     seconds, images, steps, cpu = runner.run(3)      # 70 = 4x16 + 6: epoch ends after step 5
-    assert steps == 3 and images == 16 + 6 + 16 and runner.trainer._partial["position"] == 1
+    assert steps == 3 and images == 16 + 6 + 16 and runner.trainer._partial.position == 1
     assert seconds > 0 and cpu > 0 and not runner.trainer.stop_requested
 
 

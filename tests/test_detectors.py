@@ -153,3 +153,17 @@ def test_decision_scores_match_scikit_learn_including_empty_cases():
     m = detection_metrics(is_noisy, posterior, posterior)
     assert (m["precision"], m["recall"]) == (0.75, 0.75) and m["f1"] == pytest.approx(0.75)
     assert m["noise_rate_est"] == 0.4 and m["noise_rate_true"] == 0.4 and m["auc"] == pytest.approx(23 / 24)
+
+
+def test_the_signal_names_the_config_reads_are_the_registry_s():
+    # the config checks names against alsofilter.names.SIGNAL_INPUTS without importing the detectors;
+    # the registry must compute exactly those signals, each from the arrays listed there
+    from alsofilter.detectors.signals import SIGNALS, register
+    from alsofilter.names import SIGNAL_INPUTS
+
+    assert {name: s.requires for name, s in SIGNALS.items()} == SIGNAL_INPUTS
+    with pytest.raises(ValueError, match="not listed so in alsofilter.names.SIGNAL_INPUTS"):
+        register("unlisted", requires=("loss",))(lambda record: record["loss"])
+    with pytest.raises(ValueError, match="already registered"):
+        register("aum", requires=("margin",))(lambda record: record["margin"])
+    assert "unlisted" not in SIGNALS

@@ -284,3 +284,36 @@ def test_sentences_from_a_hand_made_table():
         "Better than no filtering beyond noise: A (drop, +0.100 [+0.050, +0.150]).",
         "Worse than no filtering beyond noise: B (relabel, -0.100 [-0.200, -0.010]).",
         "Within noise of no filtering: 1 of 3 (detector, mode) pairs."]
+
+
+# ------------------------------------------------------------------ the plan (alsofilter.config.downstream)
+def _plan_config(methods, modes=("drop", "relabel")):
+    return {"methods": list(methods), "signals": ["loss", "weight"], "crossval": {"folds": 2, "detectors": []},
+            "downstream": {"detectors": ["also-min.weight.bmm"], "modes": list(modes)}}
+
+
+def test_the_plan_reuses_the_adamw_run_and_trains_the_relabelling_oracle_once():
+    from alsofilter.config.downstream import DownstreamItem, downstream_jobs, downstream_variants
+
+    scenarios = [dict(dataset="digits", arch="resnet18", noise=n, rate=r, seed=s)
+                 for n, r in (("symmetric", 0.4), ("asymmetric", 0.4)) for s in (1, 2)]
+    config = _plan_config(["adamw", "also-min"])
+    assert downstream_variants(config) == [("none", "drop"), ("oracle", "drop"), ("oracle", "relabel"),
+                                           ("also-min.weight.bmm", "drop"), ("also-min.weight.bmm", "relabel")]
+    jobs = downstream_jobs(config, scenarios)
+    assert len(jobs) == len(scenarios) * 5
+    by_key = {(j.scenario["noise"], j.scenario["seed"], j.detector, j.mode): j for j in jobs}
+    none = by_key[("asymmetric", 2, "none", "drop")]
+    assert (none.source, none.source_scenario) == ("run", none.scenario)        # the AdamW run itself
+    oracle = by_key[("asymmetric", 2, "oracle", "relabel")]
+    # true labels are common to every noise of (dataset, arch, seed): the first such scenario's job
+    assert oracle.source == "retrain" and oracle.source_scenario == scenarios[1]
+    dropped = by_key[("asymmetric", 2, "oracle", "drop")]
+    assert (dropped.source, dropped.source_scenario) == ("retrain", dropped.scenario)
+    # without adamw among the methods, no filtering is retrained
+    jobs = downstream_jobs(_plan_config(["also-min"], modes=["drop"]), scenarios)
+    assert {j.source for j in jobs if j.detector == "none"} == {"retrain"}
+    # the rule's records read by field and unpack in variant_row's order
+    item = DownstreamItem({"dataset": "digits"}, "none", "drop", "c.csv", "h.csv", "n.csv", ["b.tsv"])
+    assert item.history == "h.csv" and tuple(item)[3:6] == ("c.csv", "h.csv", "n.csv")
+    assert downstream_variants({**config, "downstream": {"detectors": [], "modes": ["drop"]}}) == []

@@ -4,7 +4,7 @@ import torch
 
 import torch.nn.functional as F
 
-from alsofilter.training.models import Conv2d, build_model, count_parameters
+from alsofilter.training.models import OnePixelConv2d, build_model, count_parameters
 
 
 @pytest.mark.parametrize("arch, millions", [("resnet18", 11.17), ("resnet34", 21.28)])
@@ -43,7 +43,7 @@ def test_conv2d_single_pixel_path_equals_the_convolution(in_ch, out_ch, size, st
     # The matrix-product path must give the convolution's output and both gradients, in both
     # memory formats, with the same parameters and state_dict keys as nn.Conv2d.
     torch.manual_seed(0)
-    conv = Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False).double()
+    conv = OnePixelConv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False).double()
     assert list(conv.state_dict()) == list(torch.nn.Conv2d(in_ch, out_ch, 3, bias=False).state_dict())
     x0 = torch.randn(5, in_ch, size, size, dtype=torch.float64)
     for x in (x0, x0.contiguous(memory_format=torch.channels_last)):
@@ -68,3 +68,28 @@ def test_digits_resnet_routes_its_last_stage_around_the_convolution(monkeypatch)
     model(torch.zeros(2, 1, 8, 8))
     assert len([s for s in calls if s == (32, 16 * 4)]) == 1        # 2x2 -> 1x1, stride 2
     assert len([s for s in calls if s == (32, 32)]) == 3            # 1x1 -> 1x1
+
+
+def test_stages_are_named_and_flat_checkpoints_of_old_code_still_load():
+    # pytorch-cifar's names: layer1..layer4; a state_dict written before (one flat "layers" list,
+    # blocks counted across the stages) loads into the named stages, parameter for parameter
+    torch.manual_seed(0)
+    model = build_model("resnet34", num_classes=10, in_channels=1, width=4)
+    assert [len(getattr(model, f"layer{s}")) for s in range(1, 5)] == [3, 4, 6, 3]
+    named = model.state_dict()
+    flat_names = [f"layer{s}.{b}." for s in range(1, 5) for b in range(len(getattr(model, f"layer{s}")))]
+    old = {}
+    for key, value in named.items():
+        for k, name in enumerate(flat_names):
+            if key.startswith(name):
+                key = f"layers.{k}." + key[len(name):]
+                break
+        old[key] = value.clone()
+    assert "layers.15.conv2.weight" in old and not any(k.startswith("layer1.") for k in old)
+    torch.manual_seed(1)
+    other = build_model("resnet34", num_classes=10, in_channels=1, width=4)
+    other.load_state_dict(old)
+    for key, value in other.state_dict().items():
+        torch.testing.assert_close(value, named[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="block 16"):
+        build_model("resnet34", 10, 1, width=4).load_state_dict({**old, "layers.16.conv1.weight": old["layers.0.conv1.weight"]})

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from alsofilter.training.augment import Normalize, random_crop, random_flip
 from alsofilter.data import load_digits_dataset
 from alsofilter.data.noise import make_noisy_labels, write_noise_table
-from alsofilter.training.trainer import DivergenceError, Trainer, TrainConfig, batches, record_to_arrays
+from alsofilter.training.job import record_to_arrays
+from alsofilter.training.trainer import DivergenceError, Trainer, TrainConfig, batches
 
 TINY = dict(width=4, epochs=2, batch_size=128, crop_padding=1, flip=True, device="cpu", seed=5, pi_lr=3e-3)
 

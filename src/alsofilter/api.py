@@ -21,7 +21,7 @@ from alsofilter.config.settings import TrainConfig
 from alsofilter.data.container import _make_dataset
 from alsofilter.detectors.metrics import DECISION_THRESHOLD
 from alsofilter.detectors.ranking import ranked_samples
-from alsofilter.training.trainer import Trainer, record_to_arrays
+from alsofilter.training.job import Trainer, record_to_arrays
 
 
 def _as_images(images: np.ndarray) -> np.ndarray:

@@ -1,9 +1,23 @@
-"""Display names: how tables, figures and galleries call methods, signals and detectors.
+"""Names: the detector signals that exist, and how tables, figures and galleries call methods,
+signals and detectors.
 
-The one table of names: the leaderboard's detector strings (``ALSO-min π + BMM``) are built from
-it and appear in ``leaderboard.csv``, so a change here changes that file's ``detector`` column.
+:data:`SIGNAL_INPUTS` is the list of signal names that both the config's checks
+(:mod:`alsofilter.config`) and the signal registry (:mod:`alsofilter.detectors.signals`, which
+computes them) import: a new signal is a line here and a registered function there.
+
+The display names: the leaderboard's detector strings (``ALSO-min π + BMM``) are built from them
+and appear in ``leaderboard.csv``, so a change here changes that file's ``detector`` column.
 """
 from __future__ import annotations
+
+#: every detector signal by name, with the arrays of a training run it reads (``weight``: π, which
+#: ALSO runs alone record; ``margin``: the label margin). The registry checks its entries against it.
+SIGNAL_INPUTS: dict[str, tuple[str, ...]] = {
+    "loss": ("loss",),
+    "weight": ("weight",),
+    "loss_mean": ("loss",),
+    "aum": ("margin",),
+}
 
 METHOD_LABELS = {"adamw": "AdamW", "also-min": "ALSO-min", "also-max": "ALSO-max"}
 SIGNAL_LABELS = {"weight": "π", "loss": "loss", "loss_mean": "mean loss", "aum": "AUM",

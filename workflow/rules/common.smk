@@ -1,4 +1,6 @@
-# Shared set-up: config validation, the run grid, path helpers. Logic lives in src/alsofilter.
+# Shared set-up: config validation, the run grid and path functions. Every decision (which runs,
+# which job's result a table reuses) is made in src/alsofilter and unit-tested there; here it only
+# becomes paths. Rules refer to each other's files by rules.<name>.output.<key> / .benchmark.
 import dataclasses
 import os
 import re
@@ -14,7 +16,7 @@ os.environ.update(
 sys.path.insert(0, _SRC)
 
 from alsofilter.data.fingerprint import source_fingerprint  # noqa: E402
-from alsofilter.data.prepared import FILES as PREPARED_FILE_NAMES  # noqa: E402
+from alsofilter.data.prepared import FILES as PREPARED_FILES  # noqa: E402
 from alsofilter.config.settings import relative_cost  # noqa: E402
 from alsofilter.config import validate as validate_config  # noqa: E402
 from alsofilter.config import (  # noqa: E402
@@ -25,13 +27,19 @@ from alsofilter.config import (  # noqa: E402
     dataset_train_size,
     downstream_settings,
     expand_runs,
-    format_rate,
     human_labels_path,
     ladder_sizes,
     noise_spec,
     scenario_keys,
+    scenario_wildcards,
     training_gpus,
     training_settings,
+)
+from alsofilter.config.downstream import (  # noqa: E402
+    DownstreamItem,
+    downstream_jobs,
+    downstream_run_methods,
+    downstream_variants,
 )
 
 # 1. the JSON schema, the one source of every setting (alsofilter/config/config.schema.yaml: types,
@@ -119,16 +127,17 @@ CV_PIXELS_DIR = f"{RESULTS}/crossval/{{dataset}}/pixels/{{noise}}-{{rate}}-seed{
 
 def crossval_outputs():
     """Every (scenario, seed)'s cross-validated detector files (metrics tables), per detector."""
-    out = {}
-    for d in CV_DETECTORS:
-        pattern = (
-            f"{CV_PIXELS_DIR if d == 'cleanlab_pixels' else CV_DIR}/{d}/metrics.csv"
-        )
-        out[d] = [
-            pattern.format(**{**s, "rate": format_rate(s["rate"])})
+    rule_of = {
+        "cleanlab_network": rules.crossval_cleanlab_network,
+        "cleanlab_pixels": rules.crossval_cleanlab_pixels,
+    }
+    return {
+        d: [
+            rule_of[d].output.metrics.format(**scenario_wildcards(s))
             for s in SCENARIO_SEEDS
         ]
-    return out
+        for d in CV_DETECTORS
+    }
 
 
 _TRAIN_SIZES = {}
@@ -159,7 +168,6 @@ def dataset_options(dataset):
 
 # Every job after prepare_data reads the dataset from its cache (alsofilter.data.prepared).
 PREPARED_DIR = f"{RESULTS}/data/{{dataset}}"
-PREPARED_FILES = PREPARED_FILE_NAMES
 
 
 def prepared_input(wc):
@@ -244,21 +252,22 @@ def leaderboard_crossval():
     for detector, paths in crossval_outputs().items():
         items = []
         for scen, metrics in zip(SCENARIO_SEEDS, paths):
-            wc = {**scen, "rate": format_rate(scen["rate"])}
+            wc = scenario_wildcards(scen)
             if detector == "cleanlab_network":
                 bench = [
-                    f"{BENCH}/crossval_fold/{CV_SCENARIO}/fold{k}.tsv".format(**wc)
+                    rules.crossval_fold.benchmark.format(**wc, fold=k)
                     for k in range(CV_FOLDS)
                 ]
             else:
-                bench = [
-                    f"{BENCH}/crossval_cleanlab_pixels/{CV_PIXELS_SCENARIO}.tsv".format(
-                        **wc
-                    )
-                ]
+                bench = [rules.crossval_cleanlab_pixels.benchmark.format(**wc)]
             items.append((scen, metrics, bench))
         out[detector] = items
     return out
+
+
+def train_benchmarks():
+    """Every run's benchmark file of its training job, in grid order."""
+    return [rules.train.benchmark.format(**r.wildcards()) for r in RUNS]
 
 
 def leaderboard_inputs():
@@ -280,82 +289,40 @@ def suspects_outputs():
     return figures + run_paths("suspects.html")
 
 
-# Downstream: retraining on each detector's cleaned labels (alsofilter.detectors.decisions, alsofilter.stages.downstream,
-# .downstream). Per (scenario, seed): the references (no filtering, oracle) and every listed
-# detector in every mode. "No filtering" is the AdamW baseline run itself (same labels, recipe
-# and seed; tests/test_downstream.py checks that a retraining reproduces it exactly), so it is
-# retrained only when adamw is not among the methods.
+# Downstream: retraining on each detector's cleaned labels. Which (detector, mode) pairs each
+# (scenario, seed) has and which job measures each: alsofilter.config.downstream.
 DOWNSTREAM_DETECTORS, DOWNSTREAM_MODES = downstream_settings(config)
 DOWN_DIR = f"{RESULTS}/downstream/{CV_SCENARIO}/{{detector}}/{{mode}}"
+#: the training set of one (scenario, seed, detector, mode): made by cleaned_labels, read by retrain
+DOWN_CLEANED = f"{DOWN_DIR}/cleaned_labels.csv"
+DOWNSTREAM_JOBS = downstream_jobs(config, SCENARIO_SEEDS)
 
 
-def downstream_variants():
-    """The (detector, mode) pairs of every (scenario, seed); none only with drop (it flags nothing)."""
-    if not DOWNSTREAM_DETECTORS:
-        return []
-    return (
-        [("none", "drop")]
-        + [("oracle", m) for m in DOWNSTREAM_MODES]
-        + [(d, m) for d in DOWNSTREAM_DETECTORS for m in DOWNSTREAM_MODES]
+def downstream_item(job):
+    """A DownstreamJob's files: its cleaned labels, and the history and benchmark of the job that
+    measures it (the AdamW run, or its retraining: rules train and retrain)."""
+    wc = scenario_wildcards(job.scenario)
+    source = scenario_wildcards(job.source_scenario)
+    if job.source == "run":
+        measured = {**source, "method": "adamw"}
+        measuring = rules.train
+    else:
+        measured = {**source, "detector": job.detector, "mode": job.mode}
+        measuring = rules.retrain
+    return DownstreamItem(
+        job.scenario,
+        job.detector,
+        job.mode,
+        cleaned=DOWN_CLEANED.format(**wc, detector=job.detector, mode=job.mode),
+        history=measuring.output.history.format(**measured),
+        noise=rules.make_noise.output.csv.format(**wc),
+        benchmarks=[measuring.benchmark.format(**measured)],
     )
 
 
-def scenario_wildcards(scen):
-    return {**scen, "rate": format_rate(scen["rate"])}
-
-
-def downstream_source(scen, detector, mode):
-    """Which job measures (detector, mode) on one (scenario, seed): ``("run", scen)`` or
-    ``("retrain", scen)``. Two are shared rather than trained again: no filtering is the AdamW
-    run; the relabelling oracle trains on the true labels, which every noise scenario of a
-    (dataset, arch, seed) has in common, so it is trained once, in the first such scenario of the
-    grid (tests/test_downstream.py checks that both give bit-identical runs)."""
-    if detector == "none" and "adamw" in config["methods"]:
-        return "run", scen
-    if detector == "oracle" and mode == "relabel":
-        scen = next(
-            s
-            for s in SCENARIO_SEEDS
-            if all(s[k] == scen[k] for k in ("dataset", "arch", "seed"))
-        )
-    return "retrain", scen
-
-
 def downstream_items():
-    """[(scenario key, detector, mode, cleaned_labels.csv, history.csv, noise.csv, [benchmarks])]."""
-    items = []
-    for scen in SCENARIO_SEEDS:
-        wc = scenario_wildcards(scen)
-        for detector, mode in downstream_variants():
-            cleaned = f"{DOWN_DIR}/cleaned_labels.csv".format(
-                **wc, detector=detector, mode=mode
-            )
-            kind, source = downstream_source(scen, detector, mode)
-            swc = scenario_wildcards(source)
-            if kind == "run":
-                history = f"{RESULTS}/runs/{RUN_PATTERN}/history.csv".format(
-                    **swc, method="adamw"
-                )
-                bench = f"{BENCH}/train/{RUN_PATTERN}.tsv".format(**swc, method="adamw")
-            else:
-                history = f"{DOWN_DIR}/history.csv".format(
-                    **swc, detector=detector, mode=mode
-                )
-                bench = f"{BENCH}/retrain/{CV_SCENARIO}/{detector}/{mode}.tsv".format(
-                    **swc
-                )
-            items.append(
-                (
-                    scen,
-                    detector,
-                    mode,
-                    cleaned,
-                    history,
-                    f"{NOISE_PATTERN}.csv".format(**wc),
-                    [bench],
-                )
-            )
-    return items
+    """Every (scenario, seed, detector, mode) of the downstream table with its files (DownstreamItem)."""
+    return [downstream_item(job) for job in DOWNSTREAM_JOBS]
 
 
 def downstream_outputs():
@@ -366,16 +333,11 @@ def downstream_outputs():
     ]
 
 
-def downstream_run_methods():
-    """The methods whose runs the listed detectors read (<method>.<signal>.<decision>)."""
-    return sorted({d.split(".")[0] for d in DOWNSTREAM_DETECTORS if d.count(".") == 2})
-
-
 def downstream_run_files(wc, kind):
     """The runs' signals.npz or mixture.npz that the listed detectors of this scenario read."""
     return [
         f"{RESULTS}/runs/{RUN_PATTERN}/{kind}".format(**wc, method=m)
-        for m in downstream_run_methods()
+        for m in downstream_run_methods(config)
     ]
 
 

@@ -1,7 +1,8 @@
 # Does filtering help? Each detector's last-epoch decision cleans the training set (drop or
 # relabel the flagged samples: alsofilter.detectors.decisions), the AdamW baseline's recipe is trained
 # from scratch on it (retrain.smk), and the clean test accuracies are compared with no
-# filtering and the oracle (alsofilter.reporting.downstream). Paths: DOWN_DIR, downstream_items (common.smk).
+# filtering and the oracle (alsofilter.reporting.downstream). Which job measures what:
+# alsofilter.config.downstream; its paths: DOWN_CLEANED, downstream_items (common.smk).
 
 
 rule cleaned_labels:
@@ -13,10 +14,13 @@ rule cleaned_labels:
         mixtures=lambda wc: downstream_run_files(wc, "mixture.npz"),
         crossval=lambda wc: list(downstream_crossval_files(wc).values()),
     output:
-        cleaned=[
-            f"{RESULTS}/downstream/{CV_SCENARIO}/{d}/{m}/cleaned_labels.csv"
-            for d, m in downstream_variants()
-        ],
+        cleaned=expand(
+            DOWN_CLEANED,
+            zip,
+            detector=[d for d, _ in downstream_variants(config)],
+            mode=[m for _, m in downstream_variants(config)],
+            allow_missing=True,
+        ),
     log:
         f"{LOGS}/cleaned_labels/{CV_SCENARIO}.log",
     benchmark:
@@ -28,8 +32,8 @@ rule cleaned_labels:
         mem_mb=4000,
         runtime=30,
     params:
-        variants=downstream_variants(),
-        methods=downstream_run_methods(),
+        variants=downstream_variants(config),
+        methods=downstream_run_methods(config),
         crossval=downstream_crossval_files,
         data_dir=config["data_dir"],
         dataset_options=prepared_options,
@@ -44,7 +48,7 @@ rule downstream:
         files=[
             f
             for item in downstream_items()
-            for f in (item[3], item[4], item[5], *item[6])
+            for f in (item.cleaned, item.history, item.noise, *item.benchmarks)
         ],
         datasets=[
             f"{PREPARED_DIR}/dataset.json".format(dataset=d) for d in DATASET_NAMES

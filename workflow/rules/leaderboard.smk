@@ -9,9 +9,7 @@ rule leaderboard:
         signals=run_paths("signals.npz"),
         mixtures=run_paths("mixture.npz"),
         histories=run_paths("history.csv"),
-        train_benchmarks=[
-            f"{BENCH}/train/{RUN_PATTERN.format(**r.wildcards())}.tsv" for r in RUNS
-        ],
+        train_benchmarks=train_benchmarks(),
         crossval=leaderboard_inputs(),
     output:
         csv=report(

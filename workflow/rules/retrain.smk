@@ -1,5 +1,5 @@
 # Retraining on a cleaned training set (alsofilter.stages.retrain): one training job per
-# (scenario, seed, detector, mode) of the downstream stage (downstream.smk). Paths: DOWN_DIR (common.smk).
+# (scenario, seed, detector, mode) of the downstream stage (downstream.smk). Paths: DOWN_DIR, DOWN_CLEANED (common.smk).
 
 
 rule retrain:
@@ -8,7 +8,7 @@ rule retrain:
     input:
         dataset=prepared_input,
         noise=f"{NOISE_PATTERN}.csv",
-        cleaned=f"{DOWN_DIR}/cleaned_labels.csv",
+        cleaned=DOWN_CLEANED,
     output:
         signals=f"{DOWN_DIR}/signals.npz",
         history=f"{DOWN_DIR}/history.csv",

@@ -37,7 +37,7 @@ from alsofilter.data import DATASETS, FORMATS, image_folder_layout
 from alsofilter.data.noise import (ASYMMETRIC_MAPPINGS, HUMAN_NOISE_NAMES, NOISE_TYPES, canonical_noise,
                                    is_human_noise, read_human_labels)
 from alsofilter.data.subset import check_subset
-from alsofilter.detectors.signals import SIGNALS
+from alsofilter.names import SIGNAL_INPUTS
 
 
 def _check_datasets(config: Mapping[str, Any], check_files: bool) -> None:
@@ -188,8 +188,8 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
     _check_methods(config)
     _check_scenarios(config)
     for i, signal in enumerate(config["signals"]):
-        if signal not in SIGNALS:
-            _fail(f"signals[{i}]", signal, f"choose from {sorted(SIGNALS)}")
+        if signal not in SIGNAL_INPUTS:
+            _fail(f"signals[{i}]", signal, f"choose from {sorted(SIGNAL_INPUTS)}")
     bmm = config["bmm"]
     if bmm["lower_percentile"] >= bmm["upper_percentile"]:
         _fail("bmm.lower_percentile", bmm["lower_percentile"],

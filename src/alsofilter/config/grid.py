@@ -105,3 +105,8 @@ def scenario_keys(runs: Iterable[Run]) -> list[dict[str, Any]]:
             seen.add(key)
             out.append(dict(zip(("dataset", "arch", "noise", "rate", "seed"), key)))
     return out
+
+
+def scenario_wildcards(scenario: Mapping[str, Any]) -> dict[str, Any]:
+    """A scenario key as the wildcards of its paths: the rate as written there (:func:`format_rate`)."""
+    return {**scenario, "rate": format_rate(scenario["rate"])}

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from alsofilter.config import schema
 from alsofilter.config.grid import _as_list, expand_scenarios
 from alsofilter.config.settings import base_method
-from alsofilter.detectors.signals import SIGNALS
+from alsofilter.names import SIGNAL_INPUTS
 
 #: detectors with cross-validated training of their own (:mod:`alsofilter.detectors.confident_learning`)
 CROSSVAL_DETECTORS = schema.enum("crossval.detectors")
@@ -28,7 +28,7 @@ def leaderboard_detectors(config: Mapping[str, Any]) -> list[str]:
     names = []
     for method in _as_list(config.get("methods", [])):
         for signal in _as_list(config.get("signals", [])):
-            needs = SIGNALS[signal].requires if signal in SIGNALS else ()
+            needs = SIGNAL_INPUTS.get(signal, ())
             if "weight" in needs and base_method(str(method)) == "adamw":   # π: ALSO runs only
                 continue
             names += [f"{method}.{signal}.{decision}" for decision in ("bmm", "gmm")]

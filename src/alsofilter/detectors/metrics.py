@@ -1,4 +1,5 @@
-"""Separation and decision metrics of a detector, per epoch (scikit-learn)."""
+"""Separation and decision metrics of a detector, per epoch (scikit-learn), and what a network's
+predictions make of the mislabeled samples (the training history's memorization fractions)."""
 from __future__ import annotations
 
 import numpy as np
@@ -79,3 +80,15 @@ def metrics_per_epoch(is_noisy: np.ndarray, scores: np.ndarray, posteriors: np.n
     return pd.DataFrame(rows)
 
 
+def memorization_fractions(pred: np.ndarray, true_label: np.ndarray, noisy_label: np.ndarray) -> dict[str, float]:
+    """SPEC §7 fig. 1: among mislabeled samples, the fraction predicted as the true class
+    (``correct``), as the given noisy label (``memorized``) or neither (``incorrect``).
+    All three are NaN when no sample is mislabeled."""
+    noisy = true_label != noisy_label
+    if not noisy.any():
+        return {"mem_correct": np.nan, "mem_memorized": np.nan, "mem_incorrect": np.nan}
+    p, t, y = pred[noisy], true_label[noisy], noisy_label[noisy]
+    correct = float(np.mean(p == t))
+    memorized = float(np.mean(p == y))
+    return {"mem_correct": correct, "mem_memorized": memorized,
+            "mem_incorrect": 1.0 - correct - memorized}

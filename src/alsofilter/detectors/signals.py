@@ -3,8 +3,10 @@
 A *signal* turns what a training run recorded (arrays of shape ``(E, N)``: epochs × samples) into
 a suspicion score of the same shape, **higher = more likely mislabeled**. Every later stage
 (Beta mixture, ROC-AUC, tables, figures) works on that score, so adding a detector means writing
-one function here, decorated with :func:`register`, and naming it in ``config.yaml``'s
-``signals`` list. A signal applies to every run that recorded the arrays it ``requires``.
+one function here, decorated with :func:`register`, listing its name and the arrays it
+``requires`` in :data:`alsofilter.names.SIGNAL_INPUTS` (where the config's checks read the names
+from), and naming it in ``config.yaml``'s ``signals`` list. A signal applies to every run that
+recorded the arrays it ``requires``.
 
 Built-in signals
 ----------------
@@ -26,6 +28,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from alsofilter.names import SIGNAL_INPUTS
+
 
 @dataclass(frozen=True)
 class Signal:
@@ -43,6 +47,9 @@ def register(name: str, requires: tuple[str, ...], description: str = ""):
     def wrap(fn):
         if name in SIGNALS:
             raise ValueError(f"signal {name!r} is already registered")
+        if SIGNAL_INPUTS.get(name) != tuple(requires):
+            raise ValueError(f"signal {name!r} requiring {tuple(requires)} is not listed so in "
+                             f"alsofilter.names.SIGNAL_INPUTS ({SIGNAL_INPUTS.get(name)}); add or correct it there")
         SIGNALS[name] = Signal(name, tuple(requires), fn, description or (fn.__doc__ or "").strip())
         return fn
     return wrap

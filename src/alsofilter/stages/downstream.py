@@ -67,8 +67,9 @@ def cleaned_labels_stage(noise_csv, variants: Sequence[tuple[str, str]], out_pat
 
 def downstream_files(items: Sequence, out_csv, out_md, out_png, out_pdf, datasets: Sequence = (),
                      out_paired=None) -> pd.DataFrame:
-    """The downstream stage. ``items``: ``(scenario key, detector, mode, cleaned_labels.csv,
-    history.csv, noise.csv, [benchmark files])`` per (scenario, seed, detector, mode);
+    """The downstream stage. ``items``: one :class:`~alsofilter.config.downstream.DownstreamItem`
+    (scenario key, detector, mode, cleaned_labels.csv, history.csv, noise.csv, [benchmark files])
+    per (scenario, seed, detector, mode), or a tuple of the same fields;
     ``datasets``: the prepared datasets' ``dataset.json`` (their test-set sizes go into the
     intervals of the paired comparisons, :func:`~alsofilter.reporting.downstream.paired_accuracy`)."""
     rows = pd.DataFrame([variant_row(*item) for item in items])

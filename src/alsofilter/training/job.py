@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 import torch
 
 from alsofilter.data.loading import load_pipeline_dataset
@@ -31,7 +32,7 @@ from alsofilter.data.loading import load_pipeline_dataset
 from alsofilter.io import atomic_path, write_json_atomic, write_text_atomic
 from alsofilter.data.noise import read_noise_table
 from alsofilter.training.devices import gpu_slot
-from alsofilter.training.trainer import Trainer, TrainConfig, UnreadableCheckpoint, history_frame, record_to_arrays
+from alsofilter.training.trainer import RunRecord, Trainer, TrainConfig, UnreadableCheckpoint
 from alsofilter.training.watchdog import DEFAULT_STALL_TIMEOUT, StallWatchdog
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def train_on_noise_file(noise_csv, settings: Mapping[str, Any], out_signals, out
                         log_path: str | None = None, train_index=None, data=None, train_labels=None,
                         extra_provenance: Mapping[str, Any] | None = None):
     """Train one run on the labels of ``noise_csv``; write ``signals.npz`` (see
-    :func:`~alsofilter.training.trainer.record_to_arrays`), ``history.csv`` and ``provenance.json``.
+    :func:`record_to_arrays`), ``history.csv`` and ``provenance.json``.
 
     ``stall_timeout``: seconds without a finished batch before the job dumps its stacks (to stderr
     and ``log_path``) and exits with status 124; 0 or None turns the watchdog off.
@@ -184,3 +185,20 @@ def provenance(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
             "host": platform.node(), "versions": versions, "git_commit": commit}
     info.update(extra or {})
     return info
+
+
+def record_to_arrays(record: RunRecord, true_labels, noisy_labels) -> dict[str, np.ndarray]:
+    """Arrays of a run's ``signals.npz``: ``loss``, ``margin`` (E, N) float32, ``pred`` (E, N) int16,
+    ``weight`` (E, N) float32 for ALSO, ``true_label``/``noisy_label`` (N,) int64,
+    ``is_noisy`` (N,) bool, ``epoch`` (E,) int."""
+    arrays = record.stacked()
+    arrays["true_label"] = np.asarray(true_labels, dtype=np.int64)
+    arrays["noisy_label"] = np.asarray(noisy_labels, dtype=np.int64)
+    arrays["is_noisy"] = arrays["true_label"] != arrays["noisy_label"]
+    arrays["epoch"] = np.arange(1, len(record.history) + 1)
+    return arrays
+
+
+def history_frame(record: RunRecord) -> pd.DataFrame:
+    """A run's ``history.csv``: one row per epoch (:meth:`Trainer.run_epoch`'s row)."""
+    return pd.DataFrame(record.history)

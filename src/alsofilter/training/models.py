@@ -2,7 +2,9 @@
 
 CIFAR variant: a 3x3 stride-1 stem, no max-pool, four stages of BasicBlocks with
 widths ``w, 2w, 4w, 8w`` (``w = 64`` in the paper), strides 1-2-2-2, global average
-pooling and a linear classifier. ``width`` scales the whole network, so the demo can
+pooling and a linear classifier. The stages are ``layer1`` … ``layer4``, as in kuangliu's
+pytorch-cifar. On the CPU two detours replace oneDNN's convolution where it is broken or slow
+(:class:`PointwiseConv2d`, :class:`OnePixelConv2d`); same parameters and results. ``width`` scales the whole network, so the demo can
 run the same family at a fraction of the cost.
 """
 from __future__ import annotations
@@ -51,7 +53,7 @@ class PointwiseConv2d(nn.Conv2d):
         return out if channels_last else out.contiguous()   # keep the input's memory format
 
 
-class Conv2d(nn.Conv2d):
+class OnePixelConv2d(nn.Conv2d):
     """``nn.Conv2d`` (no bias) that runs as a matrix product on the CPU when its output is one pixel.
 
     Same parameters and state_dict as ``nn.Conv2d(in, out, k, stride, padding, bias=False)``.
@@ -84,9 +86,9 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1):
         super().__init__()
-        self.conv1 = Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.conv1 = OnePixelConv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.conv2 = OnePixelConv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
@@ -125,22 +127,43 @@ class ResNet(nn.Module):
             raise ValueError(f"width must be >= 1, got {width}")
         self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        layers = []
-        in_planes = width
-        for stage, n_blocks in enumerate(blocks):
-            planes = width * 2**stage
-            stride = 1 if stage == 0 else 2
-            for b in range(n_blocks):
-                layers.append(BasicBlock(in_planes, planes, stride if b == 0 else 1))
-                in_planes = planes
-        self.layers = nn.Sequential(*layers)
-        self.linear = nn.Linear(in_planes, num_classes)
+        # the four stages, named as in kuangliu's pytorch-cifar (state_dict keys layer1.0.conv1.weight, ...)
+        self.in_planes = width
+        self.layer1 = self._make_stage(width, blocks[0], stride=1)
+        self.layer2 = self._make_stage(width * 2, blocks[1], stride=2)
+        self.layer3 = self._make_stage(width * 4, blocks[2], stride=2)
+        self.layer4 = self._make_stage(width * 8, blocks[3], stride=2)
+        self.linear = nn.Linear(self.in_planes, num_classes)
+        self.register_load_state_dict_pre_hook(_stage_keys_of_flat_checkpoints)
+
+    def _make_stage(self, planes: int, n_blocks: int, stride: int) -> nn.Sequential:
+        """``n_blocks`` BasicBlocks to ``planes`` channels; the first one strides."""
+        stage = []
+        for b in range(n_blocks):
+            stage.append(BasicBlock(self.in_planes, planes, stride if b == 0 else 1))
+            self.in_planes = planes
+        return nn.Sequential(*stage)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layers(out)
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.linear(out)
+
+
+def _stage_keys_of_flat_checkpoints(module: ResNet, state_dict, prefix, *args) -> None:
+    """Checkpoints written before the stages had names (until 2026-12-03) keep one flat list,
+    ``layers.<k>.`` with k counting the blocks of all four stages; renamed in place to
+    ``layer<s>.<b>.`` so that they load (same parameters, same order)."""
+    flat = prefix + "layers."
+    if not any(key.startswith(flat) for key in state_dict):
+        return
+    names = [f"layer{s}.{b}." for s in range(1, 5) for b in range(len(getattr(module, f"layer{s}")))]
+    for key in [k for k in state_dict if k.startswith(flat)]:
+        index, rest = key[len(flat):].split(".", 1)
+        if int(index) >= len(names):
+            raise ValueError(f"checkpoint key {key!r}: block {index} of a network with {len(names)} blocks")
+        state_dict[prefix + names[int(index)] + rest] = state_dict.pop(key)
 
 
 def build_model(arch: str, num_classes: int, in_channels: int = 3, width: int = 64) -> ResNet:

@@ -2,8 +2,9 @@
 
 The data live on the device as uint8 tensors; each batch is drawn by index from a random
 permutation and augmented as a batch (:mod:`alsofilter.training.augment`), so a step does no per-sample
-Python work. Per-sample losses and predictions are scattered into device buffers during the
-epoch and copied to the host once per epoch.
+Python work. Per-sample losses, predictions and margins are scattered into device buffers
+during the epoch (:class:`EpochState`, which also keeps an interrupted epoch for the checkpoint
+and spots divergence without a host synchronisation) and copied to the host at its end.
 
 Recorded per epoch (arrays ``(E, N)``, N = training samples):
 
@@ -29,13 +30,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from alsofilter.training.also import ALSO, fused_adam
 from alsofilter.training.augment import Normalize, augment_batch
 from alsofilter.data import ImageDataset
+from alsofilter.detectors.metrics import memorization_fractions
 from alsofilter.training.models import build_model
 from alsofilter.training.speed import apply_backend_flags, compiled
 from alsofilter.config.settings import TrainConfig, resolve_pi_lr
@@ -80,6 +81,77 @@ class RunRecord:
 
     def stacked(self) -> dict[str, np.ndarray]:
         return {k: np.stack(v) for k, v in self.arrays.items()}
+
+
+@dataclass
+class Progress:
+    """Where a run is, for the stall watchdog (:mod:`alsofilter.training.watchdog`) and error
+    messages: the phase (``training``/``evaluation``), the batch in it (1-based) of how many, and
+    the batches finished in all."""
+
+    phase: str = "start"
+    step: int = 0
+    steps_in_phase: int = 0
+    batches_done: int = 0
+
+    def enter(self, phase: str, steps: int) -> None:
+        self.phase, self.steps_in_phase = phase, steps
+
+    def at(self, step: int) -> None:
+        self.step = step
+
+    def batch_done(self) -> None:
+        self.batches_done += 1
+
+
+@dataclass
+class EpochState:
+    """One epoch on its way: the sample order, the next step, the per-sample signals scattered so
+    far (device tensors (N,)) and the first step that gave non-finite numbers (-1: none; a 0-d
+    device tensor, so that no step waits for the host). Survives a stop request in the checkpoint
+    (:meth:`as_dict`, the format of ``partial``)."""
+
+    perm: torch.Tensor
+    position: int
+    loss: torch.Tensor
+    pred: torch.Tensor
+    margin: torch.Tensor
+    first_bad_step: torch.Tensor
+
+    @classmethod
+    def start(cls, num_samples: int, device: torch.device, generator: torch.Generator) -> "EpochState":
+        """A new epoch: a random permutation of the N samples drawn from ``generator``."""
+        perm = torch.randperm(num_samples, device=device, generator=generator)
+        return cls(perm, 0, torch.zeros(num_samples, device=device),
+                   torch.zeros(num_samples, dtype=torch.int64, device=device),
+                   torch.zeros(num_samples, device=device),
+                   torch.full((), -1, dtype=torch.int64, device=device))
+
+    def record(self, step: int, idx: torch.Tensor, ce: torch.Tensor, logits: torch.Tensor,
+               labels: torch.Tensor, finite: torch.Tensor) -> None:
+        """Scatter step ``step``'s (0-based) per-sample losses, predictions and margins into the
+        buffers at ``idx``; remember the step if ``finite`` is false."""
+        bad = self.first_bad_step
+        bad.copy_(torch.where((bad < 0) & ~finite, step + 1, bad))
+        self.loss[idx] = ce
+        self.pred[idx] = logits.argmax(1)
+        self.margin[idx] = label_margin(logits, labels)
+
+    def raise_if_diverged(self, what: str, steps: int) -> None:
+        """DivergenceError when a step gave non-finite numbers (the epoch's one host synchronisation)."""
+        bad_step = int(self.first_bad_step)
+        if bad_step > 0:
+            raise DivergenceError(f"{what}, step {bad_step} of {steps}; the run diverged (lower lr or pi_lr)")
+
+    def signals(self) -> dict[str, torch.Tensor]:
+        return {"loss": self.loss, "pred": self.pred, "margin": self.margin}
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, state: dict, device: torch.device) -> "EpochState":
+        return cls(**{k: v.to(device) if torch.is_tensor(v) else v for k, v in state.items()})
 
 
 class Trainer:
@@ -137,22 +209,14 @@ class Trainer:
                                                weight_decay=config.weight_decay, eps=config.adam_eps,
                                                fused=fused_adam(self.model.parameters()))
         else:
-            self.optimizer = ALSO(self.model.parameters(), n, lr=config.lr,
-                                  weight_decay=config.weight_decay, pi_lr=self.pi_lr,
-                                  pi_decay=config.pi_decay, direction=config.method.split("-")[1],
-                                  mode=config.also_mode, eps=config.eps,
-                                  temperature=config.temperature, device=self.device,
-                                  adam_eps=config.adam_eps, l2_at=config.also_l2_at,
-                                  adam_state=config.also_adam_state,
-                                  weight_decay_mode=config.also_weight_decay, lookahead=config.also_lookahead)
+            self.optimizer = ALSO.from_config(self.model.parameters(), n, config, device=self.device)
         self.epoch = 0
         self.record = RunRecord()
         self.name = name or f"{config.method}/seed{config.seed}"
         self.stop_requested = False          # set by a SIGTERM handler: checkpoint, then stop
-        # where the run is, for a stall watchdog (alsofilter.training.watchdog): bumped once per batch
-        self.batches_done = 0
-        self.phase, self.step, self.steps_in_phase = "start", 0, 0
-        self._partial: dict | None = None    # state of an epoch interrupted mid-way
+        #: where the run is, for a stall watchdog (alsofilter.training.watchdog) and error messages
+        self.progress = Progress()
+        self._partial: EpochState | None = None    # an epoch interrupted by a stop request
         #: how this run was resumed from a checkpoint (None: started fresh); goes into provenance
         self.resumed: dict | None = None
 
@@ -162,64 +226,59 @@ class Trainer:
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self) -> dict[str, torch.Tensor] | None:
-        """One pass over the training set; returns device tensors ``loss`` and ``pred`` (N,),
-        or ``None`` when :attr:`stop_requested` interrupted it (its state is kept in
+        """One pass over the training set; returns device tensors ``loss``, ``pred`` and ``margin``
+        (N,), or ``None`` when :attr:`stop_requested` interrupted it (its state is kept in
         ``self._partial`` and goes into the next checkpoint)."""
         cfg = self.config
         self.model.train()
         if self._partial is None:
-            perm = torch.randperm(self.num_samples, device=self.device, generator=self.generator)
-            self._partial = {"perm": perm, "position": 0,
-                             "loss": torch.zeros(self.num_samples, device=self.device),
-                             "pred": torch.zeros(self.num_samples, dtype=torch.int64, device=self.device),
-                             "margin": torch.zeros(self.num_samples, device=self.device),
-                             "first_bad_step": torch.full((), -1, dtype=torch.int64, device=self.device)}
-        state = self._partial
-        loss_buf, pred_buf, first_bad = state["loss"], state["pred"], state["first_bad_step"]
-        margin_buf = state["margin"]
-        chunks = batches(state["perm"], cfg.batch_size)
-        self.phase, self.steps_in_phase = "training", len(chunks)
-        for step in range(state["position"], len(chunks)):
+            self._partial = EpochState.start(self.num_samples, self.device, self.generator)
+        epoch = self._partial
+        chunks = batches(epoch.perm, cfg.batch_size)
+        self.progress.enter("training", len(chunks))
+        for step in range(epoch.position, len(chunks)):
             if self.stop_requested:
-                state["position"] = step
+                epoch.position = step
                 return None
-            self.step = step + 1
+            self.progress.at(step + 1)
             idx = chunks[step]
             xb = self.normalize(augment_batch(self.x_train[idx], cfg.crop_padding, cfg.flip, self.generator))
             yb = self.y_train[idx]
-
-            def closure(xb=xb, yb=yb):
-                logits = self.forward(xb)
-                return F.cross_entropy(logits, yb, reduction="none"), logits
-
-            if self.is_also:
-                ce, logits = self.optimizer.step(idx, closure)
-                finite = torch.isfinite(ce).all() & torch.isfinite(self.optimizer.pi).all()
-            else:
-                self.optimizer.zero_grad(set_to_none=True)
-                ce, logits = closure()
-                ce.mean().backward()
-                self.optimizer.step()
-                ce, logits = ce.detach(), logits.detach()
-                finite = torch.isfinite(ce).all()
-            # device-side bookkeeping only: no host synchronisation inside the epoch
-            first_bad.copy_(torch.where((first_bad < 0) & ~finite, step + 1, first_bad))
-            loss_buf[idx] = ce
-            pred_buf[idx] = logits.argmax(1)
-            margin_buf[idx] = label_margin(logits, yb)
-            self.batches_done += 1
+            ce, logits, finite = self.optimizer_step(idx, xb, yb)
+            epoch.record(step, idx, ce, logits, yb, finite)
+            self.progress.batch_done()
         self._partial = None
-        bad_step = int(first_bad)
-        if bad_step > 0:
-            raise DivergenceError(f"run {self.name}: non-finite loss or ALSO weights at epoch "
-                                  f"{self.epoch + 1}, step {bad_step} of {len(chunks)}; the run diverged "
-                                  "(lower lr or pi_lr)")
-        return {"loss": loss_buf, "pred": pred_buf, "margin": margin_buf}
+        epoch.raise_if_diverged(f"run {self.name}: non-finite loss or ALSO weights at epoch {self.epoch + 1}",
+                                len(chunks))
+        return epoch.signals()
+
+    def optimizer_step(self, idx: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor):
+        """One step of the optimizer on the batch of dataset indices ``idx`` (B,), normalised
+        images ``xb`` and labels ``yb``; returns the per-sample losses (B,) and logits (B, C) of
+        the forward pass at the step's starting point, detached, and a 0-d bool tensor: all of
+        them finite (and π, for ALSO). No host synchronisation."""
+        def closure():
+            logits = self.forward(xb)
+            return F.cross_entropy(logits, yb, reduction="none"), logits
+
+        if self.is_also:
+            ce, logits = self.optimizer.step(idx, closure)
+            return ce, logits, torch.isfinite(ce).all() & torch.isfinite(self.optimizer.pi).all()
+        self.optimizer.zero_grad(set_to_none=True)
+        ce, logits = closure()
+        ce.mean().backward()
+        self.optimizer.step()
+        return ce.detach(), logits.detach(), torch.isfinite(ce.detach()).all()
 
     def where(self) -> str:
         """Where the run is, for error messages: run name, epoch, phase and batch."""
         return (f"run {self.name}, epoch {self.epoch + 1} of {self.config.epochs}, "
-                f"{self.phase} batch {self.step} of {self.steps_in_phase}")
+                f"{self.progress.phase} batch {self.progress.step} of {self.progress.steps_in_phase}")
+
+    @property
+    def batches_done(self) -> int:
+        """Batches finished so far, training and evaluation (what the stall watchdog watches)."""
+        return self.progress.batches_done
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits in float32; in bf16 precision (``speed: fast``) the network runs under bf16 autocast."""
@@ -235,16 +294,16 @@ class Trainer:
         per-sample ``loss``, ``pred``, ``margin`` (M,) and ``proba`` (M, classes), softmax."""
         self.model.eval()
         losses, preds, margins, probas = [], [], [], []
-        self.phase, self.steps_in_phase = "evaluation", -(-x.shape[0] // self.config.eval_batch_size)
+        self.progress.enter("evaluation", -(-x.shape[0] // self.config.eval_batch_size))
         for start in range(0, x.shape[0], self.config.eval_batch_size):
-            self.step = start // self.config.eval_batch_size + 1
+            self.progress.at(start // self.config.eval_batch_size + 1)
             logits = self.forward(self.normalize(x[start:start + self.config.eval_batch_size]))
             yb = y[start:start + self.config.eval_batch_size]
             losses.append(F.cross_entropy(logits, yb, reduction="none"))
             preds.append(logits.argmax(1))
             margins.append(label_margin(logits, yb))
             probas.append(logits.float().softmax(1))
-            self.batches_done += 1
+            self.progress.batch_done()
         return {"loss": torch.cat(losses), "pred": torch.cat(preds), "margin": torch.cat(margins),
                 "proba": torch.cat(probas)}
 
@@ -261,7 +320,7 @@ class Trainer:
         if self.x_test is not None:
             test_pred = self.predict(self.x_test, self.y_test)["pred"]
             test_acc = (test_pred == self.y_test).float().mean()
-        # one host transfer per epoch
+        # the epoch's signals reach the host here, once each (the steps never wait for it)
         loss = out["loss"].cpu().numpy().astype(np.float32)
         pred = out["pred"].cpu().numpy().astype(np.int16)
         self.epoch += 1
@@ -327,7 +386,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
             "numpy_rng": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
-            "partial": self._partial,
+            "partial": self._partial.as_dict() if self._partial is not None else None,
             "record": {k: [torch.from_numpy(a) for a in v] for k, v in self.record.arrays.items()},
             "history": self.record.history,
         }
@@ -360,8 +419,7 @@ class Trainer:
         kind, key, *rest = state["numpy_rng"]
         np.random.set_state((kind, key.numpy().astype(np.uint32), int(rest[0]), int(rest[1]), float(rest[2])))
         partial = state["partial"]
-        self._partial = ({k: v.to(self.device) if torch.is_tensor(v) else v for k, v in partial.items()}
-                         if partial is not None else None)
+        self._partial = EpochState.from_dict(partial, self.device) if partial is not None else None
         self.record = RunRecord({k: [t.cpu().numpy() for t in v] for k, v in state["record"].items()},
                                 list(state["history"]))
 
@@ -419,33 +477,3 @@ class UnreadableCheckpoint(ValueError):
 def resume_seed(seed: int, epoch: int, step: int) -> int:
     """The generator seed of a run resumed at (``epoch``, ``step``) on another device kind."""
     return (int(seed) * 1_000_003 + int(epoch) * 10_007 + int(step)) % 2**63
-
-
-def record_to_arrays(record: RunRecord, true_labels, noisy_labels) -> dict[str, np.ndarray]:
-    """Arrays of a run's ``signals.npz``: ``loss``, ``margin`` (E, N) float32, ``pred`` (E, N) int16,
-    ``weight`` (E, N) float32 for ALSO, ``true_label``/``noisy_label`` (N,) int64,
-    ``is_noisy`` (N,) bool, ``epoch`` (E,) int."""
-    arrays = record.stacked()
-    arrays["true_label"] = np.asarray(true_labels, dtype=np.int64)
-    arrays["noisy_label"] = np.asarray(noisy_labels, dtype=np.int64)
-    arrays["is_noisy"] = arrays["true_label"] != arrays["noisy_label"]
-    arrays["epoch"] = np.arange(1, len(record.history) + 1)
-    return arrays
-
-
-def history_frame(record: RunRecord) -> pd.DataFrame:
-    return pd.DataFrame(record.history)
-
-
-def memorization_fractions(pred: np.ndarray, true_label: np.ndarray, noisy_label: np.ndarray) -> dict[str, float]:
-    """SPEC §7 fig. 1: among mislabeled samples, the fraction predicted as the true class
-    (``correct``), as the given noisy label (``memorized``) or neither (``incorrect``).
-    All three are NaN when no sample is mislabeled."""
-    noisy = true_label != noisy_label
-    if not noisy.any():
-        return {"mem_correct": np.nan, "mem_memorized": np.nan, "mem_incorrect": np.nan}
-    p, t, y = pred[noisy], true_label[noisy], noisy_label[noisy]
-    correct = float(np.mean(p == t))
-    memorized = float(np.mean(p == y))
-    return {"mem_correct": correct, "mem_memorized": memorized,
-            "mem_incorrect": 1.0 - correct - memorized}
