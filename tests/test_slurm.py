@@ -34,6 +34,9 @@ TINY = "tests/configs/tiny.yaml"
 KNOBS = ("ALSOFILTER_SLURM_PARTITION", "ALSOFILTER_SLURM_GPU_PARTITION", "ALSOFILTER_SLURM_ACCOUNT",
          "ALSOFILTER_GPU_MODEL")
 
+#: what the local profile's GPU count reads (alsofilter.training.devices)
+GPU_KNOBS = ("CUDA_VISIBLE_DEVICES", "ALSOFILTER_GPU_COUNT", "ALSOFILTER_JOBS_PER_GPU")
+
 RUN_SLURM = os.environ.get("ALSOFILTER_SLURM_TEST") == "1"
 # what setup.sh configures
 PARTITION, GPU_TYPE = "ci", "testgpu"
@@ -50,7 +53,7 @@ def _profile(path: Path, monkeypatch, **env: str) -> dict:
     """The profile as Snakemake reads it (YTE-templated YAML), evaluated with the knobs in ``env``."""
     import yte
 
-    for key in (*KNOBS, "CUDA_VISIBLE_DEVICES"):
+    for key in (*KNOBS, *GPU_KNOBS):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -74,11 +77,15 @@ def test_slurm_profile_resources(monkeypatch):
     assert defaults["gpu"] == 0, "CPU rules must ask for no GPU"
     # nothing site-specific is written into the profile
     assert "slurm_partition" not in defaults and "slurm_account" not in defaults
+    # with no knob set there is nothing to place: no set-resources at all (an empty entry per
+    # rule would be an empty --set-resources, which Snakemake's parser rejects)
+    assert "set-resources" not in prof
     # every rule that trains gets the same placement; the GPU count comes from the config (the
     # rules' training_resources), never from the profile or the login node
+    prof = _profile(SLURM_PROFILE, monkeypatch, ALSOFILTER_SLURM_ACCOUNT="x", ALSOFILTER_GPU_MODEL="a100")
     assert set(prof["set-resources"]) == set(TRAINING_RULES) <= _workflow_rules()
     for rule, res in prof["set-resources"].items():
-        assert "gpu" not in res and "gpu_model" not in res and "slurm_partition" not in res, (rule, res)
+        assert res == {"gpu_model": "'a100'"}, (rule, res)
 
 
 def test_slurm_profile_takes_partitions_account_and_gpu_model_from_the_environment(monkeypatch):
@@ -127,11 +134,29 @@ def test_slurm_profile_dry_run_shows_the_gpu_request(tmp_path, device):
     assert set(TRAINING_RULES) <= seen, seen
 
 
-@pytest.mark.parametrize("visible, expected", [("0", 1), ("0,1,3", 3), ("", 0), ("-1", 0)])
-def test_local_profile_counts_visible_gpus(visible, expected, monkeypatch):
-    prof = _profile(LOCAL_PROFILE, monkeypatch, CUDA_VISIBLE_DEVICES=visible)
+@pytest.mark.parametrize("visible, per_gpu, expected", [
+    (None, "1", 4), ("0", "1", 1), ("0,1,3", "1", 3), ("0,1,3", "2", 6), ("", "1", 0), ("-1", "1", 0),
+    ("1,-1,2", "1", 1), ("2,7,0", "1", 1)])
+def test_local_profile_counts_the_gpus_cuda_shows(visible, per_gpu, expected, monkeypatch):
+    """Four pretend GPUs (ALSOFILTER_GPU_COUNT, the driver's device list) seen through
+    CUDA_VISIBLE_DEVICES as the driver applies it: up to the first invalid entry (-1, or an index
+    the driver lacks), times the jobs per GPU."""
+    knobs = dict(ALSOFILTER_GPU_COUNT="4", ALSOFILTER_JOBS_PER_GPU=per_gpu)
+    if visible is not None:
+        knobs["CUDA_VISIBLE_DEVICES"] = visible
+    prof = _profile(LOCAL_PROFILE, monkeypatch, **knobs)
     assert prof["resources"]["gpu"] == expected
     assert prof["cores"] == "all"
+
+
+def test_local_profile_without_a_gpu_driver_counts_none(monkeypatch):
+    """Here (no CUDA driver) the driver query finds no GPU, whatever CUDA_VISIBLE_DEVICES lists:
+    CUDA could not use one."""
+    if Path("/proc/driver/nvidia/version").exists():
+        pytest.skip("a GPU driver is here")
+    for visible in (None, "0,1"):
+        prof = _profile(LOCAL_PROFILE, monkeypatch, **({} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}))
+        assert prof["resources"]["gpu"] == 0, visible
 
 
 def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
@@ -144,7 +169,8 @@ def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
             resources: gpu=1
             shell: "date +%s.%N > {output}; sleep 1; date +%s.%N >> {output}"
     """))
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="0")
+    env = {k: v for k, v in os.environ.items() if k not in GPU_KNOBS}
+    env["ALSOFILTER_GPU_COUNT"] = "1"   # one pretend GPU
     res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(LOCAL_PROFILE),
                           "--workflow-profile", "none"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
@@ -184,22 +210,30 @@ def _snakemake(workdir: Path, args: list[str], log: Path, env: dict | None = Non
     return rc, log.read_text()
 
 
-def _slurm_env() -> dict[str, str]:
+def _slurm_env(**knobs: str) -> dict[str, str]:
+    """This environment without any of the profile's knobs, then ``knobs`` (none: the user who
+    sets nothing, whose jobs go to the cluster's default partition with any GPU model)."""
     env = {k: v for k, v in os.environ.items() if k not in KNOBS and k != "SLURM_CONF"}
-    env.update(ALSOFILTER_SLURM_PARTITION=PARTITION, ALSOFILTER_GPU_MODEL=GPU_TYPE)
+    env.update(knobs)
     return env
 
 
+#: the knobs of the one-job run that checks they reach sbatch (the account is left out: without
+#: an accounting database the plugin cannot validate one)
+KNOB_VALUES = dict(ALSOFILTER_SLURM_PARTITION=PARTITION, ALSOFILTER_SLURM_GPU_PARTITION=PARTITION,
+                   ALSOFILTER_GPU_MODEL=GPU_TYPE)
+
+
 def _job_states(ids) -> dict[str, dict[str, str]]:
-    """Per SLURM job id: state and GPUs asked for, from slurmctld (there is no accounting
-    database here; setup.sh keeps finished jobs in slurmctld for an hour)."""
+    """Per SLURM job id: state, partition and GPUs asked for, from slurmctld (there is no
+    accounting database here; setup.sh keeps finished jobs in slurmctld for an hour)."""
     out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True,
                          check=True).stdout
     states = {}
     for line in out.splitlines():
         fields = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
         if fields.get("JobId") in ids:
-            states[fields["JobId"]] = {"state": fields.get("JobState"),
+            states[fields["JobId"]] = {"state": fields.get("JobState"), "partition": fields.get("Partition"),
                                        "tres": fields.get("TresPerJob", "")}
     return states
 
@@ -227,9 +261,10 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def runs(cluster, tmp_path_factory):
-    """The tiny config run locally, then on SLURM, in two copies of the workflow made at once.
-    One after the other: the SLURM run notices finished jobs only at its status checks, so
-    sharing the two cores with the local run would make it much slower."""
+    """The tiny config run locally, then on SLURM with none of the profile's knobs set (a new
+    user's first command), in two copies of the workflow made at once. One after the other: the
+    SLURM run notices finished jobs only at its status checks, so sharing the two cores with the
+    local run would make it much slower."""
     base = tmp_path_factory.mktemp("slurm_e2e")
     local, cluster_dir = copy_workflow(base / "local"), copy_workflow(base / "slurm")
     t0 = time.monotonic()
@@ -280,10 +315,11 @@ def test_training_jobs_get_their_gpu_and_cpu_jobs_none(runs):
     counts = _job_counts(out)
     assert len(train_ids) == sum(counts.get(r, 0) for r in TRAINING_RULES) > counts["train"] > 1
     for jid, st in states.items():
-        if jid in train_ids:   # sbatch --gpus=testgpu:1: device auto's GPU and the model knob
-            assert st["tres"] == f"gres:gpu:{GPU_TYPE}:1", st
+        if jid in train_ids:   # sbatch --gpus=1: device auto's GPU, of any model (no knob set)
+            assert re.fullmatch(r"gres[:/]gpu:1", st["tres"]), st
         else:
             assert "gpu" not in st["tres"], (jid, st)
+        assert st["partition"] == PARTITION, st   # no knob: the cluster's default partition
     # inside each training job: the GPU SLURM granted it (the line train_job.py logs at start)
     logs = sorted(log for rule in TRAINING_RULES for log in (slurm / "results/tiny/logs" / rule).rglob("*.log"))
     assert len(logs) == len(train_ids)
@@ -296,8 +332,35 @@ def test_training_jobs_get_their_gpu_and_cpu_jobs_none(runs):
         assert env.get("SLURM_GPUS_ON_NODE", "1") == "1", (log, line)
         seen_ids.add(env.get("SLURM_JOB_ID"))
     assert seen_ids == train_ids, "each training log should name its own SLURM job"
-    # the partition knob reached the jobs too
-    assert f"slurm_partition={PARTITION}" in out
+    planned = re.findall(r"^\s+resources: (.*)$", out, flags=re.M)
+    assert planned and not any("slurm_partition" in r or "gpu_model" in r for r in planned), planned[:3]
+
+
+def _copy_inputs(slurm: Path, experiment: str) -> None:
+    """The prepared dataset and the noisy labels of the finished run, copied (times kept) to
+    ``experiment``, so that a training target is the only job left."""
+    for stage in ("data", "noise"):   # data first: the noise files must stay the newer ones
+        shutil.copytree(slurm / "results/tiny" / stage, slurm / f"results/{experiment}" / stage)
+
+
+@cluster_only
+def test_the_knobs_reach_sbatch(runs):
+    """One training job with the partition, GPU partition and GPU model knobs set: sbatch puts it
+    in that partition with --gpus=MODEL:1, and it completes."""
+    slurm = runs["slurm"]
+    _copy_inputs(slurm, "tiny_knobs")
+    target = "results/tiny_knobs/runs/digits/resnet18/adamw/symmetric-0.4-seed3/signals.npz"
+    rc, out = _snakemake(slurm, ["--profile", "profiles/slurm", "--configfile", TINY,
+                                 "--workflow-profile", "none", *TEST_CLUSTER_ARGS,
+                                 "--config", "experiment=tiny_knobs", "device=auto", "--", target],
+                         runs["log"].with_name("slurm_knobs.log"), env=_slurm_env(**KNOB_VALUES))
+    assert rc == 0, out[-5000:]
+    submitted = SUBMITTED.findall(out)
+    assert len(submitted) == 1 and "/rule_train/" in submitted[0][2], out[-5000:]
+    state = _job_states([submitted[0][1]])[submitted[0][1]]
+    assert state["state"] == "COMPLETED" and state["partition"] == PARTITION, state
+    assert re.fullmatch(rf"gres[:/]gpu:{GPU_TYPE}:1", state["tres"]), state
+    assert f"slurm_partition={PARTITION}" in out and f"gpu_model={GPU_TYPE}" in out
 
 
 def _frame(path: Path) -> pd.DataFrame:
@@ -339,19 +402,20 @@ def test_failed_job_fails_the_run_and_names_its_logs(runs):
     The prepared dataset and the noisy labels are copied over from the finished run (times kept),
     so the training job is the only one."""
     slurm = runs["slurm"]
-    for stage in ("data", "noise"):   # data first: the noise files must stay the newer ones
-        shutil.copytree(slurm / "results/tiny" / stage, slurm / "results/tiny_fail" / stage)
+    _copy_inputs(slurm, "tiny_fail")
     target = "results/tiny_fail/runs/digits/resnet18/adamw/symmetric-0.4-seed3/signals.npz"
     rc, out = _snakemake(slurm, ["--profile", "profiles/slurm", "--configfile", TINY,
                                  "--workflow-profile", "none", *TEST_CLUSTER_ARGS,
                                  "--config", "experiment=tiny_fail", "device=mps", "--", target],
-                         runs["log"].with_name("slurm_fail.log"), env=_slurm_env())
+                         runs["log"].with_name("slurm_fail.log"), env=_slurm_env(**KNOB_VALUES))
     assert rc != 0, out[-5000:]
     submitted = SUBMITTED.findall(out)
     assert len(submitted) == 1 and "/rule_train/" in submitted[0][2], \
         "the training job alone should have been submitted with sbatch:\n" + out[-5000:]
     _, jid, slurm_log = submitted[0]
-    assert _job_states([jid])[jid]["state"] == "FAILED"
+    state = _job_states([jid])[jid]
+    print("the failed job (device mps: no GPU asked for, the model knob set):", state)
+    assert state["state"] == "FAILED" and not re.search(r"gpu(:\w+)?:[1-9]", state["tres"]), state
     error = out[out.index("Error in rule train:"):]
     rule_log = "results/tiny_fail/logs/train/digits/resnet18/adamw/symmetric-0.4-seed3.log"
     assert rule_log in error and slurm_log in error, error
