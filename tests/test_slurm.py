@@ -1,6 +1,9 @@
 """The SLURM profile, and the tiny pipeline run end to end through a real one-node SLURM cluster.
 
-The profile checks at the top run everywhere, in about ten seconds. The cluster tests need root and
+The profile checks at the top run everywhere, in about a minute: the paper config is dry-run under
+the SLURM profile for each of the 16 combinations of its four knobs set or unset, and under the
+local profile, all in one Snakemake process (importing Snakemake takes seconds; each dry run of
+a few targets, under one). The cluster tests need root and
 Debian's apt and run only with ``ALSOFILTER_SLURM_TEST=1``: ``.ci/slurm/setup.sh`` installs and
 starts munged, slurmctld and slurmd (node ``localhost``, two fake GPUs), the tiny config runs once
 locally and once with ``--profile profiles/slurm`` in two copies of the workflow, and
@@ -9,6 +12,7 @@ locally and once with ``--profile profiles/slurm`` in two copies of the workflow
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -31,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 LOCAL_PROFILE = ROOT / "profiles" / "local"
 TINY = "tests/configs/tiny.yaml"
+PAPER = "config/paper.yaml"
 KNOBS = ("ALSOFILTER_SLURM_PARTITION", "ALSOFILTER_SLURM_GPU_PARTITION", "ALSOFILTER_SLURM_ACCOUNT",
          "ALSOFILTER_GPU_MODEL")
 
@@ -61,13 +66,7 @@ def _profile(path: Path, monkeypatch, **env: str) -> dict:
         return yte.process_yaml(fh, require_use_yte=True)
 
 
-def _workflow_rules() -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules", "--configfile", TINY],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line[:1].strip()}
-
-
-def test_slurm_profile_resources(monkeypatch):
+def test_slurm_profile_resources(monkeypatch, dry_runs):
     prof = _profile(SLURM_PROFILE, monkeypatch)
     assert prof["executor"] == "slurm"
     assert isinstance(prof["jobs"], int) and prof["jobs"] >= 10
@@ -83,7 +82,10 @@ def test_slurm_profile_resources(monkeypatch):
     # every rule that trains gets the same placement; the GPU count comes from the config (the
     # rules' training_resources), never from the profile or the login node
     prof = _profile(SLURM_PROFILE, monkeypatch, ALSOFILTER_SLURM_ACCOUNT="x", ALSOFILTER_GPU_MODEL="a100")
-    assert set(prof["set-resources"]) == set(TRAINING_RULES) <= _workflow_rules()
+    answer, out = dry_runs(["--list-rules", "--configfile", TINY])
+    assert answer["rc"] == 0, out[-3000:]
+    workflow_rules = {line.split()[0] for line in out.splitlines() if line[:1].strip()}
+    assert set(prof["set-resources"]) == set(TRAINING_RULES) <= workflow_rules, workflow_rules
     for rule, res in prof["set-resources"].items():
         assert res == {"gpu_model": "'a100'"}, (rule, res)
 
@@ -104,34 +106,217 @@ def test_slurm_profile_takes_partitions_account_and_gpu_model_from_the_environme
     assert all(prof["set-resources"][rule]["slurm_partition"] == "'gpu'" for rule in TRAINING_RULES)
 
 
-@pytest.mark.parametrize("device", ["auto", "cuda", "cpu"])
-def test_slurm_profile_dry_run_shows_the_gpu_request(tmp_path, device):
-    """Snakemake parses the profile on this driverless machine (as on a login node): with device
-    auto or cuda every training job (train, crossval_fold, retrain) gets gpu=1, the model and the
-    GPU partition, every other job gpu=0; with device cpu no job asks for a GPU."""
+# One Snakemake process answers every dry run of this module: it reads one JSON line per run
+# (argv, environment, log file), runs the Snakemake command line in-process with its output (fds
+# 1 and 2) going to the log, and answers a JSON line with the exit status. "parse": only
+# Snakemake's argument parsing, profile included (where the SLURM profile used to fail).
+DRY_RUN_SERVER = """
+import json, os, sys, traceback
+from snakemake.cli import main, parse_args
+answers = os.fdopen(os.dup(1), "w")
+for line in sys.stdin:
+    run = json.loads(line)
+    for key in run["unset"]:
+        os.environ.pop(key, None)
+    os.environ.update(run["env"])
+    with open(run["log"], "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        answer = {}
+        try:
+            if run["parse"]:
+                _, args = parse_args(run["argv"])
+                answer["set_resources"] = sorted(map(str, args.set_resources or []))
+                answer["software_deployment_method"] = sorted(map(str, args.software_deployment_method or []))
+                answer["use_conda"] = bool(getattr(args, "use_conda", False))
+            else:
+                main(run["argv"])
+            answer["rc"] = 0
+        except SystemExit as stop:
+            answer["rc"] = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        except Exception:
+            traceback.print_exc()
+            answer["rc"] = "exception"
+        sys.stdout.flush()
+        sys.stderr.flush()
+    print(json.dumps(answer), file=answers, flush=True)
+"""
+
+
+class DryRuns:
+    """Snakemake command lines run in one long-lived process (:data:`DRY_RUN_SERVER`), in ``ROOT``."""
+
+    def __init__(self, logs: Path):
+        self.logs, self.count = logs, 0
+        env = {k: v for k, v in os.environ.items() if k not in (*KNOBS, *GPU_KNOBS, "SLURM_JOB_ID")}
+        self.proc = subprocess.Popen([sys.executable, "-c", DRY_RUN_SERVER], cwd=ROOT, env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def __call__(self, argv: list[str], env: dict[str, str] | None = None, parse: bool = False) -> tuple[dict, str]:
+        """(answer, output) of ``snakemake ARGV`` with the knobs in ``env`` set and the others unset."""
+        self.count += 1
+        log = self.logs / f"run{self.count}.log"
+        self.proc.stdin.write(json.dumps({"argv": argv, "env": env or {}, "unset": [*KNOBS, *GPU_KNOBS],
+                                          "log": str(log), "parse": parse}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"the dry-run process died; its last log:\n{log.read_text()[-5000:] if log.exists() else ''}"
+        return json.loads(line), log.read_text()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory):
+    runs = DryRuns(tmp_path_factory.mktemp("dry_runs"))
+    yield runs
+    runs.close()
+
+
+def planned_jobs(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run prints (``rule NAME:`` blocks; ``resources: k=v, ...``)."""
+    jobs = []
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S):
+        found = re.search(r"^\s+resources: (.*)$", body, flags=re.M)
+        resources = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
+        jobs.append((rule, resources))
+    return jobs
+
+
+def first_outputs(out: str) -> dict[str, str]:
+    """Per training rule, the first output file of its first job in a dry run's plan."""
+    targets = {}
+    for rule, body in re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S):
+        if rule in TRAINING_RULES and rule not in targets:
+            targets[rule] = re.search(r"^\s+output: ([^,\s]+)", body, flags=re.M).group(1)
+    return targets
+
+
+#: the knob values of the dry runs: a numeric account, kept a string by the profile's quoting
+KNOB_DRY_VALUES = {"ALSOFILTER_SLURM_PARTITION": "cpu", "ALSOFILTER_SLURM_GPU_PARTITION": "gpu",
+                   "ALSOFILTER_SLURM_ACCOUNT": "0123", "ALSOFILTER_GPU_MODEL": "a100"}
+KNOB_COMBINATIONS = [dict(zip(KNOBS, chosen)) for chosen in itertools.product((False, True), repeat=len(KNOBS))]
+
+
+def expected_placement(rule: str, knobs: dict[str, bool], gpus: int = 1) -> dict[str, str | None]:
+    """What the SLURM profile must give a job of ``rule`` with ``knobs`` set: None = absent (the
+    cluster's default partition and account, any GPU model)."""
+    value = {k: KNOB_DRY_VALUES[k] if on else None for k, on in knobs.items()}
+    training = rule in TRAINING_RULES
+    partition = value["ALSOFILTER_SLURM_PARTITION"]
+    if training and value["ALSOFILTER_SLURM_GPU_PARTITION"]:
+        partition = value["ALSOFILTER_SLURM_GPU_PARTITION"]
+    return {"gpu": str(gpus if training else 0), "slurm_partition": partition,
+            "slurm_account": value["ALSOFILTER_SLURM_ACCOUNT"],
+            "gpu_model": value["ALSOFILTER_GPU_MODEL"] if training else None}
+
+
+def check_placement(jobs, knobs: dict[str, bool], gpus: int = 1) -> None:
+    assert {rule for rule, _ in jobs} >= set(TRAINING_RULES), sorted({rule for rule, _ in jobs})
+    for rule, resources in jobs:
+        if rule == "all":
+            continue
+        for key, want in expected_placement(rule, knobs, gpus).items():
+            assert resources.get(key) == want, (rule, key, resources, knobs)
+
+
+def _driverless():
     if Path("/proc/driver/nvidia/version").exists():
-        pytest.skip("a GPU driver is here: this checks the plan made without one")
-    env = {k: v for k, v in os.environ.items() if k not in KNOBS}
-    env.update(ALSOFILTER_SLURM_PARTITION="ci", ALSOFILTER_SLURM_GPU_PARTITION="gpu",
-               ALSOFILTER_GPU_MODEL="a100")
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(SLURM_PROFILE), "-n",
-                          "--configfile", TINY, "--config", f"experiment=dryrun_{os.getpid()}", f"device={device}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stdout + res.stderr
-    out = res.stdout + res.stderr
-    blocks = re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S)
-    assert blocks, out
-    seen = set()
-    for rule, body in blocks:
-        resources = re.search(r"resources: (.*)", body).group(1)
-        seen.add(rule)
-        if rule in TRAINING_RULES:
-            assert f"gpu={0 if device == 'cpu' else 1}" in resources, (rule, resources)
-            assert "slurm_partition=gpu" in resources, resources
-        else:
-            assert "gpu=0" in resources and "gpu_model" not in resources, (rule, resources)
-            assert "slurm_partition=ci" in resources, (rule, resources)
-    assert set(TRAINING_RULES) <= seen, seen
+        pytest.skip("a GPU driver is here: this checks the plan made without one (a login node)")
+
+
+@pytest.fixture(scope="module")
+def paper_plan(dry_runs):
+    """The new user's first command: the paper config's whole plan under the SLURM profile with
+    no knob set (``--config experiment=...``: a folder of its own, so existing results change
+    nothing)."""
+    return dry_runs(["-n", "--profile", str(SLURM_PROFILE), "--configfile", PAPER,
+                     "--config", f"experiment=dryrun_{os.getpid()}"])
+
+
+def test_paper_plan_under_the_slurm_profile_with_nothing_set(paper_plan):
+    """Every training job (train, crossval_fold, retrain) gets one GPU of any model in the cluster's
+    default partition; every other job no GPU; nothing names a partition or an account."""
+    _driverless()
+    answer, out = paper_plan
+    assert answer["rc"] == 0, out[-5000:]
+    import yaml
+
+    from alsofilter.config import expand_runs, validate
+
+    jobs = planned_jobs(out)
+    counts = {rule: sum(r == rule for r, _ in jobs) for rule in TRAINING_RULES}
+    grid = expand_runs(validate(yaml.safe_load((ROOT / PAPER).read_text())))
+    assert counts["train"] == len(grid) > 1 and counts["crossval_fold"] > 1 and counts["retrain"] > 1, counts
+    check_placement(jobs, dict.fromkeys(KNOBS, False))
+
+
+@pytest.mark.parametrize("knobs", KNOB_COMBINATIONS,
+                         ids=["+".join(k.split("_", 2)[-1].lower() for k, on in c.items() if on) or "none"
+                              for c in KNOB_COMBINATIONS])
+def test_paper_config_under_the_slurm_profile_with_any_knobs(knobs, paper_plan, dry_runs):
+    """Each of the 16 combinations of the four knobs set or unset plans a job of each training
+    rule of the paper config (and what it needs), each training job with one GPU, its partition and
+    model where set, and the cluster's default otherwise; the command line also parses with
+    ``--sdm conda`` (a dry run with it needs conda itself: done where conda is installed)."""
+    _driverless()
+    targets = list(first_outputs(paper_plan[1]).values())
+    assert len(targets) == len(TRAINING_RULES), targets
+    env = {k: KNOB_DRY_VALUES[k] for k, on in knobs.items() if on}
+    common = ["--profile", str(SLURM_PROFILE), "--configfile", PAPER, "--config", f"experiment=dryrun_{os.getpid()}"]
+    answer, out = dry_runs(["-n", *targets, *common], env)
+    assert answer["rc"] == 0, out[-5000:]
+    check_placement(planned_jobs(out), knobs)
+    answer, out = dry_runs(["-n", *targets, *common, "--sdm", "conda"], env, parse=True)
+    assert answer["rc"] == 0 and answer["software_deployment_method"] == ["conda"], out[-5000:]
+    assert bool(answer["set_resources"]) == (knobs["ALSOFILTER_SLURM_GPU_PARTITION"] or knobs["ALSOFILTER_GPU_MODEL"])
+    if shutil.which("conda"):
+        answer, out = dry_runs(["-n", *targets, *common, "--sdm", "conda"], env)
+        assert answer["rc"] == 0, out[-5000:]
+        check_placement(planned_jobs(out), knobs)
+
+
+@pytest.mark.parametrize("device", ["auto", "cuda", "cpu"])
+def test_slurm_profile_plans_gpus_from_the_config_device(device, paper_plan, dry_runs):
+    """With device auto or cuda every training job gets gpu=1, with device cpu none does, decided
+    from the config on this driverless machine (as on a login node)."""
+    _driverless()
+    targets = list(first_outputs(paper_plan[1]).values())
+    answer, out = dry_runs(["-n", *targets, "--profile", str(SLURM_PROFILE), "--configfile", PAPER,
+                            "--config", f"experiment=dryrun_{os.getpid()}", f"device={device}"],
+                           {"ALSOFILTER_SLURM_GPU_PARTITION": "gpu", "ALSOFILTER_GPU_MODEL": "a100"})
+    assert answer["rc"] == 0, out[-5000:]
+    knobs = {k: k in ("ALSOFILTER_SLURM_GPU_PARTITION", "ALSOFILTER_GPU_MODEL") for k in KNOBS}
+    check_placement(planned_jobs(out), knobs, gpus=0 if device == "cpu" else 1)
+
+
+@pytest.mark.parametrize("pretend, conda", [("0", None), ("2", None), ("2", "--sdm conda"), ("2", "--use-conda")])
+def test_paper_config_under_the_local_profile(pretend, conda, paper_plan, dry_runs):
+    """The local profile plans the same jobs: with pretend GPUs (ALSOFILTER_GPU_COUNT) each training
+    job holds one GPU slot; without a GPU the slots are 0 and the jobs run anyway (Snakemake caps
+    a job's gpu at the declared total; device auto trains on the CPU). With conda (``--sdm conda``,
+    or the older ``--use-conda``) the command line parses; a dry run needs conda itself: done
+    where it is installed."""
+    targets = list(first_outputs(paper_plan[1]).values())
+    argv = ["-n", *targets, "--profile", str(LOCAL_PROFILE), "--configfile", PAPER,
+            "--config", f"experiment=dryrun_{os.getpid()}", *(conda.split() if conda else [])]
+    env = {"ALSOFILTER_GPU_COUNT": pretend}
+    if conda:
+        answer, out = dry_runs(argv, env, parse=True)
+        assert answer["rc"] == 0, out[-5000:]
+        assert answer["software_deployment_method"] == ["conda"] or answer["use_conda"], answer
+        if not shutil.which("conda"):
+            return
+    answer, out = dry_runs(argv, env)
+    assert answer["rc"] == 0, out[-5000:]
+    jobs = planned_jobs(out)
+    assert {rule for rule, _ in jobs} >= set(TRAINING_RULES)
+    for rule, resources in jobs:
+        if rule != "all":
+            assert resources.get("gpu", "0") == ("1" if rule in TRAINING_RULES and pretend != "0" else "0"), (rule, resources)
+            assert "slurm_partition" not in resources and "gpu_model" not in resources
 
 
 @pytest.mark.parametrize("visible, per_gpu, expected", [
