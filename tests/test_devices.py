@@ -75,8 +75,11 @@ def test_without_a_gpu_nothing_is_pinned_unless_one_is_required(tmp_path):
     with pytest.raises(NoGPUError, match="no GPU is visible: ALSOFILTER_GPU_COUNT=0"):
         with gpu_slot(_env(tmp_path, count=0), required=True):
             pass
-    # four pretend GPUs, one hidden from the job: required and found
-    with gpu_slot({**_env(tmp_path, count=4), "CUDA_VISIBLE_DEVICES": "3"}, required=True, timeout=5) as slot:
+    with pytest.raises(NoGPUError, match="CUDA_VISIBLE_DEVICES='-1' hides all 2"):
+        with gpu_slot({**_env(tmp_path, count=2), "CUDA_VISIBLE_DEVICES": "-1"}, required=True):
+            pass
+    # the one GPU CUDA_VISIBLE_DEVICES leaves the job: required and found
+    with gpu_slot({**_env(tmp_path, count=1), "CUDA_VISIBLE_DEVICES": "3"}, required=True, timeout=5) as slot:
         assert slot["devices"] == ["3"] and os.environ["CUDA_VISIBLE_DEVICES"] == "3"
     with pytest.raises(ValueError, match="ALSOFILTER_JOBS_PER_GPU"):
         jobs_per_gpu({"ALSOFILTER_JOBS_PER_GPU": "two"})
@@ -84,15 +87,15 @@ def test_without_a_gpu_nothing_is_pinned_unless_one_is_required(tmp_path):
         visible_gpus({"ALSOFILTER_GPU_COUNT": "two"})
 
 
-@pytest.mark.parametrize("visible, expected", [
-    (None, ["0", "1", "2", "3"]), ("2,3", ["2", "3"]), ("3,0", ["3", "0"]), (" 1 , 2 ", ["1", "2"]),
-    ("", []), ("-1", []), ("1,-1,2", ["1"]), ("0,,1", ["0"]), ("2,7,0", ["2"]), ("5", []),
-    ("1,1", [])])
-def test_pretend_gpus_seen_through_cuda_visible_devices(visible, expected):
-    """Four pretend GPUs 0-3 (the driver's list) and CUDA_VISIBLE_DEVICES applied as the CUDA
-    driver applies it: in its order, up to the first entry that is empty, negative or not a device;
-    a repeated entry hides all (as torch parses it)."""
-    env = {"ALSOFILTER_GPU_COUNT": "4", "ALSOFILTER_JOBS_PER_GPU": "3"}
+@pytest.mark.parametrize("count, visible, expected", [
+    (4, None, ["0", "1", "2", "3"]), (2, "2,3", ["2", "3"]), (2, "3,0", ["3", "0"]), (2, " 1 , 2 ", ["1", "2"]),
+    (1, "2,7,0", ["2"]), (4, "", []), (4, "-1", []), (4, "1,-1,2", ["1"]), (4, "0,,1", ["0"]), (4, "1,1", []),
+    (0, "0,1", []), (0, None, [])])
+def test_pretend_gpus_seen_through_cuda_visible_devices(count, visible, expected):
+    """A pretend driver answer (ALSOFILTER_GPU_COUNT, what torch.cuda.device_count() says) named as
+    CUDA numbers them: the entries of CUDA_VISIBLE_DEVICES in order, up to the first empty or
+    negative one, none where one repeats (as torch parses it); 0 ... N-1 where it is unset."""
+    env = {"ALSOFILTER_GPU_COUNT": str(count), "ALSOFILTER_JOBS_PER_GPU": "3"}
     if visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = visible
     assert visible_gpus(env) == expected

@@ -319,14 +319,13 @@ def test_paper_config_under_the_local_profile(pretend, conda, paper_plan, dry_ru
             assert "slurm_partition" not in resources and "gpu_model" not in resources
 
 
-@pytest.mark.parametrize("visible, per_gpu, expected", [
-    (None, "1", 4), ("0", "1", 1), ("0,1,3", "1", 3), ("0,1,3", "2", 6), ("", "1", 0), ("-1", "1", 0),
-    ("1,-1,2", "1", 1), ("2,7,0", "1", 1)])
-def test_local_profile_counts_the_gpus_cuda_shows(visible, per_gpu, expected, monkeypatch):
-    """Four pretend GPUs (ALSOFILTER_GPU_COUNT, the driver's device list) seen through
-    CUDA_VISIBLE_DEVICES as the driver applies it: up to the first invalid entry (-1, or an index
-    the driver lacks), times the jobs per GPU."""
-    knobs = dict(ALSOFILTER_GPU_COUNT="4", ALSOFILTER_JOBS_PER_GPU=per_gpu)
+@pytest.mark.parametrize("count, visible, per_gpu, expected", [
+    (4, None, "1", 4), (1, "0", "1", 1), (3, "0,1,3", "1", 3), (3, "0,1,3", "2", 6), (4, "", "1", 0),
+    (4, "-1", "1", 0), (4, "1,-1,2", "1", 1), (0, "0,1", "1", 0)])
+def test_local_profile_counts_the_gpus_cuda_shows(count, visible, per_gpu, expected, monkeypatch):
+    """The GPU slots: a pretend driver answer (ALSOFILTER_GPU_COUNT) seen through
+    CUDA_VISIBLE_DEVICES (up to its first invalid entry), times the jobs per GPU."""
+    knobs = dict(ALSOFILTER_GPU_COUNT=str(count), ALSOFILTER_JOBS_PER_GPU=per_gpu)
     if visible is not None:
         knobs["CUDA_VISIBLE_DEVICES"] = visible
     prof = _profile(LOCAL_PROFILE, monkeypatch, **knobs)

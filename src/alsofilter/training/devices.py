@@ -21,9 +21,10 @@ so that the Snakemake profile and the jobs agree (the profile's ``resources: gpu
 
 ``ALSOFILTER_JOBS_PER_GPU``  training jobs sharing one GPU (default 1; a ResNet-18 at batch 64
                              uses a fraction of an H100, so 2–3 fit)
-``ALSOFILTER_GPU_COUNT``     pretend the driver has this many GPUs, ``0`` … ``N-1`` (tests; a
-                             machine whose driver is not found); ``CUDA_VISIBLE_DEVICES`` still
-                             selects among them
+``ALSOFILTER_GPU_COUNT``     the driver's answer, given instead of asked: the GPUs torch sees
+                             (``torch.cuda.device_count()``), the first N entries of
+                             ``CUDA_VISIBLE_DEVICES`` where that is set, else ``0`` … ``N-1``
+                             (tests: pretend GPUs; a machine whose driver is not found)
 ``ALSOFILTER_GPU_SLOTS``     the folder of the slot files (default: in the temp folder, per user,
                              and per job under SLURM)
 """
@@ -118,28 +119,21 @@ def _pretend_count(env: Mapping[str, str]) -> int | None:
 
 def gpu_inventory(env: Mapping[str, str] = os.environ) -> tuple[list[str], str]:
     """:func:`visible_gpus`, and why the list is empty where it is ('' otherwise)."""
-    entries = cuda_visible_devices(env)
     pretend = _pretend_count(env)
-    if pretend is not None:
-        # the driver's rule for pretend GPUs 0..N-1: indices, up to the first one out of range
-        indices = [str(i) for i in range(pretend)]
-        if entries is None:
-            visible = indices
-        else:
-            out_of_range = next((i for i, e in enumerate(entries) if e not in indices), len(entries))
-            visible = entries[:out_of_range]
-        return visible, "" if visible else (f"ALSOFILTER_GPU_COUNT={pretend} with "
-                                            f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES')!r}")
-    count, why = driver_device_count(env)
+    count, why = (pretend, f"ALSOFILTER_GPU_COUNT={pretend}") if pretend is not None else driver_device_count(env)
+    entries = cuda_visible_devices(env)
+    # the driver numbers the devices CUDA_VISIBLE_DEVICES selects in its order; count is how many
     visible = [str(i) for i in range(count)] if entries is None else entries[:count]
+    if not visible and count:
+        why = f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES')!r} hides all {count}"
     return visible, "" if visible else why
 
 
 def visible_gpus(env: Mapping[str, str] = os.environ) -> list[str]:
     """The GPUs jobs may be pinned to, as ``CUDA_VISIBLE_DEVICES`` entries, counted as torch counts
-    them: the CUDA driver's devices (:func:`driver_device_count`; ``ALSOFILTER_GPU_COUNT``
-    pretend ones instead where set), named by the ``CUDA_VISIBLE_DEVICES`` entries that select
-    them where that is set, else ``0`` … ``N-1``."""
+    them: N = the CUDA driver's device count (:func:`driver_device_count`, or
+    ``ALSOFILTER_GPU_COUNT`` where set), named by the first N entries of ``CUDA_VISIBLE_DEVICES``
+    (:func:`cuda_visible_devices`) where that is set, else ``0`` … ``N-1``."""
     return gpu_inventory(env)[0]
 
 
