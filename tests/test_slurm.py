@@ -50,7 +50,8 @@ PARTITION, GPU_TYPE = "ci", "testgpu"
 TEST_CLUSTER_ARGS = ["--slurm-status-command", "squeue",
                      "--slurm-init-seconds-before-status-checks", "1",
                      "--slurm-keep-successful-logs"]
-SNAKEMAKE_TIMEOUT_S = 600
+#: the limit of each snakemake run of the cluster tests (seconds); more on a loaded machine
+SNAKEMAKE_TIMEOUT_S = int(os.environ.get("ALSOFILTER_SLURM_TEST_TIMEOUT_S", "600"))
 
 
 # ------------------------------------------------------------------------------------- profiles
