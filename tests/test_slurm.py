@@ -1,6 +1,9 @@
 """The SLURM profile, and the tiny pipeline run end to end through a real one-node SLURM cluster.
 
-The profile checks at the top run everywhere, in about ten seconds. The cluster tests need root and
+The profile checks at the top run everywhere, in about a minute: the paper config is dry-run under
+the SLURM profile for each of the 16 combinations of its four knobs set or unset, and under the
+local profile, all in one Snakemake process (importing Snakemake takes seconds; each dry run of
+a few targets, under one). The cluster tests need root and
 Debian's apt and run only with ``ALSOFILTER_SLURM_TEST=1``: ``.ci/slurm/setup.sh`` installs and
 starts munged, slurmctld and slurmd (node ``localhost``, two fake GPUs), the tiny config runs once
 locally and once with ``--profile profiles/slurm`` in two copies of the workflow, and
@@ -9,6 +12,7 @@ locally and once with ``--profile profiles/slurm`` in two copies of the workflow
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -31,8 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 LOCAL_PROFILE = ROOT / "profiles" / "local"
 TINY = "tests/configs/tiny.yaml"
+PAPER = "config/paper.yaml"
 KNOBS = ("ALSOFILTER_SLURM_PARTITION", "ALSOFILTER_SLURM_GPU_PARTITION", "ALSOFILTER_SLURM_ACCOUNT",
          "ALSOFILTER_GPU_MODEL")
+
+#: what the local profile's GPU count reads (alsofilter.training.devices)
+GPU_KNOBS = ("CUDA_VISIBLE_DEVICES", "ALSOFILTER_GPU_COUNT", "ALSOFILTER_JOBS_PER_GPU")
 
 RUN_SLURM = os.environ.get("ALSOFILTER_SLURM_TEST") == "1"
 # what setup.sh configures
@@ -42,7 +50,8 @@ PARTITION, GPU_TYPE = "ci", "testgpu"
 TEST_CLUSTER_ARGS = ["--slurm-status-command", "squeue",
                      "--slurm-init-seconds-before-status-checks", "1",
                      "--slurm-keep-successful-logs"]
-SNAKEMAKE_TIMEOUT_S = 600
+#: the limit of each snakemake run of the cluster tests (seconds); more on a loaded machine
+SNAKEMAKE_TIMEOUT_S = int(os.environ.get("ALSOFILTER_SLURM_TEST_TIMEOUT_S", "600"))
 
 
 # ------------------------------------------------------------------------------------- profiles
@@ -50,7 +59,7 @@ def _profile(path: Path, monkeypatch, **env: str) -> dict:
     """The profile as Snakemake reads it (YTE-templated YAML), evaluated with the knobs in ``env``."""
     import yte
 
-    for key in (*KNOBS, "CUDA_VISIBLE_DEVICES"):
+    for key in (*KNOBS, *GPU_KNOBS):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -58,13 +67,7 @@ def _profile(path: Path, monkeypatch, **env: str) -> dict:
         return yte.process_yaml(fh, require_use_yte=True)
 
 
-def _workflow_rules() -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules", "--configfile", TINY],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line[:1].strip()}
-
-
-def test_slurm_profile_resources(monkeypatch):
+def test_slurm_profile_resources(monkeypatch, dry_runs):
     prof = _profile(SLURM_PROFILE, monkeypatch)
     assert prof["executor"] == "slurm"
     assert isinstance(prof["jobs"], int) and prof["jobs"] >= 10
@@ -74,11 +77,18 @@ def test_slurm_profile_resources(monkeypatch):
     assert defaults["gpu"] == 0, "CPU rules must ask for no GPU"
     # nothing site-specific is written into the profile
     assert "slurm_partition" not in defaults and "slurm_account" not in defaults
+    # with no knob set there is nothing to place: no set-resources at all (an empty entry per
+    # rule would be an empty --set-resources, which Snakemake's parser rejects)
+    assert "set-resources" not in prof
     # every rule that trains gets the same placement; the GPU count comes from the config (the
     # rules' training_resources), never from the profile or the login node
-    assert set(prof["set-resources"]) == set(TRAINING_RULES) <= _workflow_rules()
+    prof = _profile(SLURM_PROFILE, monkeypatch, ALSOFILTER_SLURM_ACCOUNT="x", ALSOFILTER_GPU_MODEL="a100")
+    answer, out = dry_runs(["--list-rules", "--configfile", TINY])
+    assert answer["rc"] == 0, out[-3000:]
+    workflow_rules = {line.split()[0] for line in out.splitlines() if line[:1].strip()}
+    assert set(prof["set-resources"]) == set(TRAINING_RULES) <= workflow_rules, workflow_rules
     for rule, res in prof["set-resources"].items():
-        assert "gpu" not in res and "gpu_model" not in res and "slurm_partition" not in res, (rule, res)
+        assert res == {"gpu_model": "'a100'"}, (rule, res)
 
 
 def test_slurm_profile_takes_partitions_account_and_gpu_model_from_the_environment(monkeypatch):
@@ -97,41 +107,241 @@ def test_slurm_profile_takes_partitions_account_and_gpu_model_from_the_environme
     assert all(prof["set-resources"][rule]["slurm_partition"] == "'gpu'" for rule in TRAINING_RULES)
 
 
-@pytest.mark.parametrize("device", ["auto", "cuda", "cpu"])
-def test_slurm_profile_dry_run_shows_the_gpu_request(tmp_path, device):
-    """Snakemake parses the profile on this driverless machine (as on a login node): with device
-    auto or cuda every training job (train, crossval_fold, retrain) gets gpu=1, the model and the
-    GPU partition, every other job gpu=0; with device cpu no job asks for a GPU."""
+# One Snakemake process answers every dry run of this module: it reads one JSON line per run
+# (argv, environment, log file), runs the Snakemake command line in-process with its output (fds
+# 1 and 2) going to the log, and answers a JSON line with the exit status. "parse": only
+# Snakemake's argument parsing, profile included (where the SLURM profile used to fail).
+DRY_RUN_SERVER = """
+import json, os, sys, traceback
+from snakemake.cli import main, parse_args
+answers = os.fdopen(os.dup(1), "w")
+for line in sys.stdin:
+    run = json.loads(line)
+    for key in run["unset"]:
+        os.environ.pop(key, None)
+    os.environ.update(run["env"])
+    with open(run["log"], "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        answer = {}
+        try:
+            if run["parse"]:
+                _, args = parse_args(run["argv"])
+                answer["set_resources"] = sorted(map(str, args.set_resources or []))
+                answer["software_deployment_method"] = sorted(map(str, args.software_deployment_method or []))
+                answer["use_conda"] = bool(getattr(args, "use_conda", False))
+            else:
+                main(run["argv"])
+            answer["rc"] = 0
+        except SystemExit as stop:
+            answer["rc"] = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        except Exception:
+            traceback.print_exc()
+            answer["rc"] = "exception"
+        sys.stdout.flush()
+        sys.stderr.flush()
+    print(json.dumps(answer), file=answers, flush=True)
+"""
+
+
+class DryRuns:
+    """Snakemake command lines run in one long-lived process (:data:`DRY_RUN_SERVER`), in ``ROOT``."""
+
+    def __init__(self, logs: Path):
+        self.logs, self.count = logs, 0
+        env = {k: v for k, v in os.environ.items() if k not in (*KNOBS, *GPU_KNOBS, "SLURM_JOB_ID")}
+        self.proc = subprocess.Popen([sys.executable, "-c", DRY_RUN_SERVER], cwd=ROOT, env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def __call__(self, argv: list[str], env: dict[str, str] | None = None, parse: bool = False) -> tuple[dict, str]:
+        """(answer, output) of ``snakemake ARGV`` with the knobs in ``env`` set and the others unset."""
+        self.count += 1
+        log = self.logs / f"run{self.count}.log"
+        self.proc.stdin.write(json.dumps({"argv": argv, "env": env or {}, "unset": [*KNOBS, *GPU_KNOBS],
+                                          "log": str(log), "parse": parse}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"the dry-run process died; its last log:\n{log.read_text()[-5000:] if log.exists() else ''}"
+        return json.loads(line), log.read_text()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory):
+    runs = DryRuns(tmp_path_factory.mktemp("dry_runs"))
+    yield runs
+    runs.close()
+
+
+def planned_jobs(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run prints (``rule NAME:`` blocks; ``resources: k=v, ...``)."""
+    jobs = []
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S):
+        found = re.search(r"^\s+resources: (.*)$", body, flags=re.M)
+        resources = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
+        jobs.append((rule, resources))
+    return jobs
+
+
+def first_outputs(out: str) -> dict[str, str]:
+    """Per training rule, the first output file of its first job in a dry run's plan."""
+    targets = {}
+    for rule, body in re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S):
+        if rule in TRAINING_RULES and rule not in targets:
+            targets[rule] = re.search(r"^\s+output: ([^,\s]+)", body, flags=re.M).group(1)
+    return targets
+
+
+#: the knob values of the dry runs: a numeric account, kept a string by the profile's quoting
+KNOB_DRY_VALUES = {"ALSOFILTER_SLURM_PARTITION": "cpu", "ALSOFILTER_SLURM_GPU_PARTITION": "gpu",
+                   "ALSOFILTER_SLURM_ACCOUNT": "0123", "ALSOFILTER_GPU_MODEL": "a100"}
+KNOB_COMBINATIONS = [dict(zip(KNOBS, chosen)) for chosen in itertools.product((False, True), repeat=len(KNOBS))]
+
+
+def expected_placement(rule: str, knobs: dict[str, bool], gpus: int = 1) -> dict[str, str | None]:
+    """What the SLURM profile must give a job of ``rule`` with ``knobs`` set: None = absent (the
+    cluster's default partition and account, any GPU model)."""
+    value = {k: KNOB_DRY_VALUES[k] if on else None for k, on in knobs.items()}
+    training = rule in TRAINING_RULES
+    partition = value["ALSOFILTER_SLURM_PARTITION"]
+    if training and value["ALSOFILTER_SLURM_GPU_PARTITION"]:
+        partition = value["ALSOFILTER_SLURM_GPU_PARTITION"]
+    return {"gpu": str(gpus if training else 0), "slurm_partition": partition,
+            "slurm_account": value["ALSOFILTER_SLURM_ACCOUNT"],
+            "gpu_model": value["ALSOFILTER_GPU_MODEL"] if training else None}
+
+
+def check_placement(jobs, knobs: dict[str, bool], gpus: int = 1) -> None:
+    assert {rule for rule, _ in jobs} >= set(TRAINING_RULES), sorted({rule for rule, _ in jobs})
+    for rule, resources in jobs:
+        if rule == "all":
+            continue
+        for key, want in expected_placement(rule, knobs, gpus).items():
+            assert resources.get(key) == want, (rule, key, resources, knobs)
+
+
+def _driverless():
     if Path("/proc/driver/nvidia/version").exists():
-        pytest.skip("a GPU driver is here: this checks the plan made without one")
-    env = {k: v for k, v in os.environ.items() if k not in KNOBS}
-    env.update(ALSOFILTER_SLURM_PARTITION="ci", ALSOFILTER_SLURM_GPU_PARTITION="gpu",
-               ALSOFILTER_GPU_MODEL="a100")
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(SLURM_PROFILE), "-n",
-                          "--configfile", TINY, "--config", f"experiment=dryrun_{os.getpid()}", f"device={device}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stdout + res.stderr
-    out = res.stdout + res.stderr
-    blocks = re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, flags=re.M | re.S)
-    assert blocks, out
-    seen = set()
-    for rule, body in blocks:
-        resources = re.search(r"resources: (.*)", body).group(1)
-        seen.add(rule)
-        if rule in TRAINING_RULES:
-            assert f"gpu={0 if device == 'cpu' else 1}" in resources, (rule, resources)
-            assert "slurm_partition=gpu" in resources, resources
-        else:
-            assert "gpu=0" in resources and "gpu_model" not in resources, (rule, resources)
-            assert "slurm_partition=ci" in resources, (rule, resources)
-    assert set(TRAINING_RULES) <= seen, seen
+        pytest.skip("a GPU driver is here: this checks the plan made without one (a login node)")
 
 
-@pytest.mark.parametrize("visible, expected", [("0", 1), ("0,1,3", 3), ("", 0), ("-1", 0)])
-def test_local_profile_counts_visible_gpus(visible, expected, monkeypatch):
-    prof = _profile(LOCAL_PROFILE, monkeypatch, CUDA_VISIBLE_DEVICES=visible)
+@pytest.fixture(scope="module")
+def paper_plan(dry_runs):
+    """The new user's first command: the paper config's whole plan under the SLURM profile with
+    no knob set (``--config experiment=...``: a folder of its own, so existing results change
+    nothing)."""
+    return dry_runs(["-n", "--profile", str(SLURM_PROFILE), "--configfile", PAPER,
+                     "--config", f"experiment=dryrun_{os.getpid()}"])
+
+
+def test_paper_plan_under_the_slurm_profile_with_nothing_set(paper_plan):
+    """Every training job (train, crossval_fold, retrain) gets one GPU of any model in the cluster's
+    default partition; every other job no GPU; nothing names a partition or an account."""
+    _driverless()
+    answer, out = paper_plan
+    assert answer["rc"] == 0, out[-5000:]
+    import yaml
+
+    from alsofilter.config import expand_runs, validate
+
+    jobs = planned_jobs(out)
+    counts = {rule: sum(r == rule for r, _ in jobs) for rule in TRAINING_RULES}
+    grid = expand_runs(validate(yaml.safe_load((ROOT / PAPER).read_text())))
+    assert counts["train"] == len(grid) > 1 and counts["crossval_fold"] > 1 and counts["retrain"] > 1, counts
+    check_placement(jobs, dict.fromkeys(KNOBS, False))
+
+
+@pytest.mark.parametrize("knobs", KNOB_COMBINATIONS,
+                         ids=["+".join(k.split("_", 2)[-1].lower() for k, on in c.items() if on) or "none"
+                              for c in KNOB_COMBINATIONS])
+def test_paper_config_under_the_slurm_profile_with_any_knobs(knobs, paper_plan, dry_runs):
+    """Each of the 16 combinations of the four knobs set or unset plans a job of each training
+    rule of the paper config (and what it needs), each training job with one GPU, its partition and
+    model where set, and the cluster's default otherwise; the command line also parses with
+    ``--sdm conda`` (a dry run with it needs conda itself: done where conda is installed)."""
+    _driverless()
+    targets = list(first_outputs(paper_plan[1]).values())
+    assert len(targets) == len(TRAINING_RULES), targets
+    env = {k: KNOB_DRY_VALUES[k] for k, on in knobs.items() if on}
+    common = ["--profile", str(SLURM_PROFILE), "--configfile", PAPER, "--config", f"experiment=dryrun_{os.getpid()}"]
+    answer, out = dry_runs(["-n", *targets, *common], env)
+    assert answer["rc"] == 0, out[-5000:]
+    check_placement(planned_jobs(out), knobs)
+    answer, out = dry_runs(["-n", *targets, *common, "--sdm", "conda"], env, parse=True)
+    assert answer["rc"] == 0 and answer["software_deployment_method"] == ["conda"], out[-5000:]
+    assert bool(answer["set_resources"]) == (knobs["ALSOFILTER_SLURM_GPU_PARTITION"] or knobs["ALSOFILTER_GPU_MODEL"])
+    if shutil.which("conda"):
+        answer, out = dry_runs(["-n", *targets, *common, "--sdm", "conda"], env)
+        assert answer["rc"] == 0, out[-5000:]
+        check_placement(planned_jobs(out), knobs)
+
+
+@pytest.mark.parametrize("device", ["auto", "cuda", "cpu"])
+def test_slurm_profile_plans_gpus_from_the_config_device(device, paper_plan, dry_runs):
+    """With device auto or cuda every training job gets gpu=1, with device cpu none does, decided
+    from the config on this driverless machine (as on a login node)."""
+    _driverless()
+    targets = list(first_outputs(paper_plan[1]).values())
+    answer, out = dry_runs(["-n", *targets, "--profile", str(SLURM_PROFILE), "--configfile", PAPER,
+                            "--config", f"experiment=dryrun_{os.getpid()}", f"device={device}"],
+                           {"ALSOFILTER_SLURM_GPU_PARTITION": "gpu", "ALSOFILTER_GPU_MODEL": "a100"})
+    assert answer["rc"] == 0, out[-5000:]
+    knobs = {k: k in ("ALSOFILTER_SLURM_GPU_PARTITION", "ALSOFILTER_GPU_MODEL") for k in KNOBS}
+    check_placement(planned_jobs(out), knobs, gpus=0 if device == "cpu" else 1)
+
+
+@pytest.mark.parametrize("pretend, conda", [("0", None), ("2", None), ("2", "--sdm conda"), ("2", "--use-conda")])
+def test_paper_config_under_the_local_profile(pretend, conda, paper_plan, dry_runs):
+    """The local profile plans the same jobs: with pretend GPUs (ALSOFILTER_GPU_COUNT) each training
+    job holds one GPU slot; without a GPU the slots are 0 and the jobs run anyway (Snakemake caps
+    a job's gpu at the declared total; device auto trains on the CPU). With conda (``--sdm conda``,
+    or the older ``--use-conda``) the command line parses; a dry run needs conda itself: done
+    where it is installed."""
+    targets = list(first_outputs(paper_plan[1]).values())
+    argv = ["-n", *targets, "--profile", str(LOCAL_PROFILE), "--configfile", PAPER,
+            "--config", f"experiment=dryrun_{os.getpid()}", *(conda.split() if conda else [])]
+    env = {"ALSOFILTER_GPU_COUNT": pretend}
+    if conda:
+        answer, out = dry_runs(argv, env, parse=True)
+        assert answer["rc"] == 0, out[-5000:]
+        assert answer["software_deployment_method"] == ["conda"] or answer["use_conda"], answer
+        if not shutil.which("conda"):
+            return
+    answer, out = dry_runs(argv, env)
+    assert answer["rc"] == 0, out[-5000:]
+    jobs = planned_jobs(out)
+    assert {rule for rule, _ in jobs} >= set(TRAINING_RULES)
+    for rule, resources in jobs:
+        if rule != "all":
+            assert resources.get("gpu", "0") == ("1" if rule in TRAINING_RULES and pretend != "0" else "0"), (rule, resources)
+            assert "slurm_partition" not in resources and "gpu_model" not in resources
+
+
+@pytest.mark.parametrize("count, visible, per_gpu, expected", [
+    (4, None, "1", 4), (1, "0", "1", 1), (3, "0,1,3", "1", 3), (3, "0,1,3", "2", 6), (4, "", "1", 0),
+    (4, "-1", "1", 0), (4, "1,-1,2", "1", 1), (0, "0,1", "1", 0)])
+def test_local_profile_counts_the_gpus_cuda_shows(count, visible, per_gpu, expected, monkeypatch):
+    """The GPU slots: a pretend driver answer (ALSOFILTER_GPU_COUNT) seen through
+    CUDA_VISIBLE_DEVICES (up to its first invalid entry), times the jobs per GPU."""
+    knobs = dict(ALSOFILTER_GPU_COUNT=str(count), ALSOFILTER_JOBS_PER_GPU=per_gpu)
+    if visible is not None:
+        knobs["CUDA_VISIBLE_DEVICES"] = visible
+    prof = _profile(LOCAL_PROFILE, monkeypatch, **knobs)
     assert prof["resources"]["gpu"] == expected
     assert prof["cores"] == "all"
+
+
+def test_local_profile_without_a_gpu_driver_counts_none(monkeypatch):
+    """Here (no CUDA driver) the driver query finds no GPU, whatever CUDA_VISIBLE_DEVICES lists:
+    CUDA could not use one."""
+    if Path("/proc/driver/nvidia/version").exists():
+        pytest.skip("a GPU driver is here")
+    for visible in (None, "0,1"):
+        prof = _profile(LOCAL_PROFILE, monkeypatch, **({} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}))
+        assert prof["resources"]["gpu"] == 0, visible
 
 
 def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
@@ -144,7 +354,8 @@ def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
             resources: gpu=1
             shell: "date +%s.%N > {output}; sleep 1; date +%s.%N >> {output}"
     """))
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="0")
+    env = {k: v for k, v in os.environ.items() if k not in GPU_KNOBS}
+    env["ALSOFILTER_GPU_COUNT"] = "1"   # one pretend GPU
     res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(LOCAL_PROFILE),
                           "--workflow-profile", "none"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
@@ -184,22 +395,30 @@ def _snakemake(workdir: Path, args: list[str], log: Path, env: dict | None = Non
     return rc, log.read_text()
 
 
-def _slurm_env() -> dict[str, str]:
+def _slurm_env(**knobs: str) -> dict[str, str]:
+    """This environment without any of the profile's knobs, then ``knobs`` (none: the user who
+    sets nothing, whose jobs go to the cluster's default partition with any GPU model)."""
     env = {k: v for k, v in os.environ.items() if k not in KNOBS and k != "SLURM_CONF"}
-    env.update(ALSOFILTER_SLURM_PARTITION=PARTITION, ALSOFILTER_GPU_MODEL=GPU_TYPE)
+    env.update(knobs)
     return env
 
 
+#: the knobs of the one-job run that checks they reach sbatch (the account is left out: without
+#: an accounting database the plugin cannot validate one)
+KNOB_VALUES = dict(ALSOFILTER_SLURM_PARTITION=PARTITION, ALSOFILTER_SLURM_GPU_PARTITION=PARTITION,
+                   ALSOFILTER_GPU_MODEL=GPU_TYPE)
+
+
 def _job_states(ids) -> dict[str, dict[str, str]]:
-    """Per SLURM job id: state and GPUs asked for, from slurmctld (there is no accounting
-    database here; setup.sh keeps finished jobs in slurmctld for an hour)."""
+    """Per SLURM job id: state, partition and GPUs asked for, from slurmctld (there is no
+    accounting database here; setup.sh keeps finished jobs in slurmctld for an hour)."""
     out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True,
                          check=True).stdout
     states = {}
     for line in out.splitlines():
         fields = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
         if fields.get("JobId") in ids:
-            states[fields["JobId"]] = {"state": fields.get("JobState"),
+            states[fields["JobId"]] = {"state": fields.get("JobState"), "partition": fields.get("Partition"),
                                        "tres": fields.get("TresPerJob", "")}
     return states
 
@@ -227,9 +446,10 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def runs(cluster, tmp_path_factory):
-    """The tiny config run locally, then on SLURM, in two copies of the workflow made at once.
-    One after the other: the SLURM run notices finished jobs only at its status checks, so
-    sharing the two cores with the local run would make it much slower."""
+    """The tiny config run locally, then on SLURM with none of the profile's knobs set (a new
+    user's first command), in two copies of the workflow made at once. One after the other: the
+    SLURM run notices finished jobs only at its status checks, so sharing the two cores with the
+    local run would make it much slower."""
     base = tmp_path_factory.mktemp("slurm_e2e")
     local, cluster_dir = copy_workflow(base / "local"), copy_workflow(base / "slurm")
     t0 = time.monotonic()
@@ -280,10 +500,11 @@ def test_training_jobs_get_their_gpu_and_cpu_jobs_none(runs):
     counts = _job_counts(out)
     assert len(train_ids) == sum(counts.get(r, 0) for r in TRAINING_RULES) > counts["train"] > 1
     for jid, st in states.items():
-        if jid in train_ids:   # sbatch --gpus=testgpu:1: device auto's GPU and the model knob
-            assert st["tres"] == f"gres:gpu:{GPU_TYPE}:1", st
+        if jid in train_ids:   # sbatch --gpus=1: device auto's GPU, of any model (no knob set)
+            assert re.fullmatch(r"gres[:/]gpu:1", st["tres"]), st
         else:
             assert "gpu" not in st["tres"], (jid, st)
+        assert st["partition"] == PARTITION, st   # no knob: the cluster's default partition
     # inside each training job: the GPU SLURM granted it (the line train_job.py logs at start)
     logs = sorted(log for rule in TRAINING_RULES for log in (slurm / "results/tiny/logs" / rule).rglob("*.log"))
     assert len(logs) == len(train_ids)
@@ -296,8 +517,35 @@ def test_training_jobs_get_their_gpu_and_cpu_jobs_none(runs):
         assert env.get("SLURM_GPUS_ON_NODE", "1") == "1", (log, line)
         seen_ids.add(env.get("SLURM_JOB_ID"))
     assert seen_ids == train_ids, "each training log should name its own SLURM job"
-    # the partition knob reached the jobs too
-    assert f"slurm_partition={PARTITION}" in out
+    planned = re.findall(r"^\s+resources: (.*)$", out, flags=re.M)
+    assert planned and not any("slurm_partition" in r or "gpu_model" in r for r in planned), planned[:3]
+
+
+def _copy_inputs(slurm: Path, experiment: str) -> None:
+    """The prepared dataset and the noisy labels of the finished run, copied (times kept) to
+    ``experiment``, so that a training target is the only job left."""
+    for stage in ("data", "noise"):   # data first: the noise files must stay the newer ones
+        shutil.copytree(slurm / "results/tiny" / stage, slurm / f"results/{experiment}" / stage)
+
+
+@cluster_only
+def test_the_knobs_reach_sbatch(runs):
+    """One training job with the partition, GPU partition and GPU model knobs set: sbatch puts it
+    in that partition with --gpus=MODEL:1, and it completes."""
+    slurm = runs["slurm"]
+    _copy_inputs(slurm, "tiny_knobs")
+    target = "results/tiny_knobs/runs/digits/resnet18/adamw/symmetric-0.4-seed3/signals.npz"
+    rc, out = _snakemake(slurm, ["--profile", "profiles/slurm", "--configfile", TINY,
+                                 "--workflow-profile", "none", *TEST_CLUSTER_ARGS,
+                                 "--config", "experiment=tiny_knobs", "device=auto", "--", target],
+                         runs["log"].with_name("slurm_knobs.log"), env=_slurm_env(**KNOB_VALUES))
+    assert rc == 0, out[-5000:]
+    submitted = SUBMITTED.findall(out)
+    assert len(submitted) == 1 and "/rule_train/" in submitted[0][2], out[-5000:]
+    state = _job_states([submitted[0][1]])[submitted[0][1]]
+    assert state["state"] == "COMPLETED" and state["partition"] == PARTITION, state
+    assert re.fullmatch(rf"gres[:/]gpu:{GPU_TYPE}:1", state["tres"]), state
+    assert f"slurm_partition={PARTITION}" in out and f"gpu_model={GPU_TYPE}" in out
 
 
 def _frame(path: Path) -> pd.DataFrame:
@@ -339,19 +587,20 @@ def test_failed_job_fails_the_run_and_names_its_logs(runs):
     The prepared dataset and the noisy labels are copied over from the finished run (times kept),
     so the training job is the only one."""
     slurm = runs["slurm"]
-    for stage in ("data", "noise"):   # data first: the noise files must stay the newer ones
-        shutil.copytree(slurm / "results/tiny" / stage, slurm / "results/tiny_fail" / stage)
+    _copy_inputs(slurm, "tiny_fail")
     target = "results/tiny_fail/runs/digits/resnet18/adamw/symmetric-0.4-seed3/signals.npz"
     rc, out = _snakemake(slurm, ["--profile", "profiles/slurm", "--configfile", TINY,
                                  "--workflow-profile", "none", *TEST_CLUSTER_ARGS,
                                  "--config", "experiment=tiny_fail", "device=mps", "--", target],
-                         runs["log"].with_name("slurm_fail.log"), env=_slurm_env())
+                         runs["log"].with_name("slurm_fail.log"), env=_slurm_env(**KNOB_VALUES))
     assert rc != 0, out[-5000:]
     submitted = SUBMITTED.findall(out)
     assert len(submitted) == 1 and "/rule_train/" in submitted[0][2], \
         "the training job alone should have been submitted with sbatch:\n" + out[-5000:]
     _, jid, slurm_log = submitted[0]
-    assert _job_states([jid])[jid]["state"] == "FAILED"
+    state = _job_states([jid])[jid]
+    print("the failed job (device mps: no GPU asked for, the model knob set):", state)
+    assert state["state"] == "FAILED" and not re.search(r"gpu(:\w+)?:[1-9]", state["tres"]), state
     error = out[out.index("Error in rule train:"):]
     rule_log = "results/tiny_fail/logs/train/digits/resnet18/adamw/symmetric-0.4-seed3.log"
     assert rule_log in error and slurm_log in error, error

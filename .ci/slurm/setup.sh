@@ -85,7 +85,9 @@ else
 fi
 
 # ------------------------------------------------------------------ configuration
-cpus=$(nproc)
+# every CPU of the machine, also when this runs pinned to fewer (taskset): a job asking for the
+# machine's cores must fit, and the daemons' jobs inherit the pinning anyway
+cpus=$(nproc --all)
 mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
 mem_mb=$((mem_mb > 2048 ? mem_mb - 1024 : mem_mb))   # leave some for the OS, or slurmd drains the node
 

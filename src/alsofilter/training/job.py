@@ -51,11 +51,12 @@ class StopRequested(SystemExit):
 def run_training_job(noise_csv, settings: Mapping[str, Any], *args, **kwargs):
     """Train one run (:func:`train_on_noise_file`), pinned to a GPU of its own where its device is
     ``cuda`` or ``auto`` on a machine with GPUs (:func:`alsofilter.training.devices.gpu_slot`; not
-    under SLURM, which binds the GPU itself; not for an explicit ``cuda:N``). The slot goes into
-    provenance (``gpu_slot``). Returns the trained :class:`~alsofilter.training.trainer.Trainer`."""
+    for an explicit ``cuda:N``); device ``cuda`` without a visible GPU is a NoGPUError, ``auto``
+    trains on the CPU. The slot goes into provenance (``gpu_slot``). Returns the trained
+    :class:`~alsofilter.training.trainer.Trainer`."""
     device = str(dict(settings).get("device", TrainConfig.device))
     pin = device in ("auto", "cuda")
-    with gpu_slot() if pin else contextlib.nullcontext() as slot:
+    with gpu_slot(required=device == "cuda") if pin else contextlib.nullcontext() as slot:
         if slot is not None:
             log.info("pinned to GPU %s (slot %d of %d per GPU)", slot["device"], slot["slot"], slot["jobs_per_gpu"])
         extra = {**dict(kwargs.pop("extra_provenance", None) or {}), "gpu_slot": slot}
