@@ -51,8 +51,9 @@ def _fields(definitions=("$defs.training", "$defs.run")) -> list[tuple[str, Any,
 def _post_init(self) -> None:
     values = dataclasses.asdict(self)
     try:
-        schema.validate({k: values[k] for k in TRAINING_KEYS}, "$defs.training", where="training")
-        schema.validate({k: values[k] for k in RUN_KEYS}, "$defs.run")
+        # without jsonschema: the training path runs where only torch & co are installed
+        schema.check_settings({k: values[k] for k in TRAINING_KEYS}, "$defs.training", where="training")
+        schema.check_settings({k: values[k] for k in RUN_KEYS}, "$defs.run")
     except schema.ConfigError as err:
         raise ValueError(f"invalid training setting: {err}") from None
 
