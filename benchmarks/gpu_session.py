@@ -113,6 +113,10 @@ def load_staged(folder: Path):
 
 
 # ============================================================================ children
+#: children running now (each in a process group of its own), stopped if the session is stopped
+LIVE: set[subprocess.Popen] = set()
+
+
 def child_command(spec: dict) -> list[str]:
     return [sys.executable, "-m", "benchmarks.gpu_session", "--child", json.dumps(spec)]
 
@@ -131,20 +135,26 @@ def run_children(specs: Sequence[dict], deadline: float, on_message: Callable[[d
                                 start_new_session=True)
         pump = threading.Thread(target=_pump, args=(proc.stdout, spec, on_message), daemon=True)
         pump.start()
+        LIVE.add(proc)
         started.append((spec, proc, err, pump, time.time()))
-    statuses = []
-    for spec, proc, err, pump, begun in started:
-        timed_out = False
+    timed_out = set()
+    for spec, proc, _, _, _ in started:
         try:
             proc.wait(timeout=max(0.0, deadline - time.time()))
         except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
+            break
+    alive = [proc for _, proc, _, _, _ in started if proc.poll() is None]
+    if alive:   # the deadline passed: stop them all at once
+        timed_out = {proc.pid for proc in alive}
+        _kill_groups(alive)
+    statuses = []
+    for spec, proc, err, pump, begun in started:
+        LIVE.discard(proc)
         pump.join(timeout=10)
         err.seek(0)
         tail = err.read()[-3000:]
         err.close()
-        statuses.append({"name": spec["name"], "rc": proc.returncode, "timed_out": timed_out,
+        statuses.append({"name": spec["name"], "rc": proc.returncode, "timed_out": proc.pid in timed_out,
                          "seconds": time.time() - begun, "stderr_tail": tail})
     return statuses
 
@@ -157,17 +167,22 @@ def _pump(stream, spec: dict, on_message) -> None:
             print(f"[{spec['name']}] {line}", end="", flush=True)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+def _kill_groups(procs: Sequence[subprocess.Popen], grace: float = 5.0) -> None:
+    """SIGTERM to each process group, SIGKILL to those still there ``grace`` seconds later."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        end = time.time() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, end - time.time()))
+            except subprocess.TimeoutExpired:
+                pass
+        if all(proc.poll() is not None for proc in procs):
             return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def emit(message: dict) -> None:
@@ -280,12 +295,19 @@ def speed_child(spec: dict) -> None:
 
     from benchmarks import reference_loops
 
+    from alsofilter.training.speed import apply_backend_flags
+
     _setup_child(spec["device"])
     data = load_staged(Path(spec["data"]))
     config = _train_config(spec["settings"])
+    # TF32 and cuDNN autotuning are process-wide: every loop of this child runs under the config's
+    # (the authors' own runs had torch's defaults: cuDNN TF32 on, no autotuning)
+    flags = apply_backend_flags(config, torch.device(spec["device"]))
     for loop in spec["loops"]:
         row = {"loop": loop, "method": config.method, "speed": config.speed, "images": data.num_train,
-               "test_images": data.num_test, "width": config.width, "batch_size": config.batch_size}
+               "test_images": data.num_test, "width": config.width, "batch_size": config.batch_size,
+               "flags": {k: flags[k] for k in ("tf32_matmul", "tf32_cudnn", "cudnn_benchmark")},
+               **reference_loops.loop_arithmetic(loop, config)}
         try:
             if loop == "project":
                 epochs, extra = project_loop(data, config, spec["epochs"])
@@ -373,7 +395,7 @@ class Session:
         from alsofilter.io import write_json_atomic
 
         self.out, self.result, self._write = out, result, write_json_atomic
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # re-entrant: the SIGTERM handler may write while the main thread does
         self.save()
 
     def save(self) -> None:
@@ -459,7 +481,7 @@ def packing_part(session: Session, size: dict, device: str, gpus: int, pretend_g
         print(json.dumps({k: v for k, v in row.items() if k != "per_run"}), flush=True)
 
 
-def paper_settings(speed: str | None, width: int, max_epochs: int) -> dict[str, dict]:
+def paper_settings(speed: str | None, width: int) -> dict[str, dict]:
     """TrainConfig settings of each paper run: ``config/paper.yaml``'s training section, its seed
     42, each run's method (``PAPER_RUNS``), the width; ``epochs`` stays the paper's 100 (it sets
     no schedule, and ``pi_lr`` is a number there), the runs stop when the time is up."""
@@ -479,17 +501,20 @@ def paper_part(session: Session, size: dict, device: str, data: Path, logs: Path
                speed: str | None) -> None:
     from alsofilter.data.noise import make_noisy_labels
 
+    import yaml
+
     y = np.load(data / "y_train.npy")
+    include_true = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["noise_options"]["symmetric_include_true"]
     table = make_noisy_labels(y, 10, PAPER_NOISE["noise"], PAPER_NOISE["rate"], PAPER_NOISE["seed"], "cifar10",
-                              include_true=True)
+                              include_true=include_true)
     np.save(data / "noisy_labels.npy", table["noisy_label"].to_numpy())
     specs = []
-    for name, settings in paper_settings(speed, size["paper_width"], size["paper_max_epochs"]).items():
+    for name, settings in paper_settings(speed, size["paper_width"]).items():
         settings = {**settings, "device": device}
         specs.append({"kind": "paper", "name": f"paper-{name}", "device": device, "data": str(data),
                       "settings": settings, "max_epochs": size["paper_max_epochs"]})
     session.update(lambda r: r["paper"].update(
-        scenario={**PAPER_NOISE, "include_true": True, "images": int(len(y)),
+        scenario={**PAPER_NOISE, "include_true": include_true, "images": int(len(y)),
                   "noisy_fraction": float(table["is_noisy"].mean())},
         settings={s["name"]: s["settings"] for s in specs}, runs={s["name"]: [] for s in specs}))
 
@@ -545,6 +570,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
               "parts": parts, "data": {}, "speed": [], "speed_summary": [], "packing": [], "paper": {},
               "errors": [], "finished": False}
     session = Session(out, result)
+
+    def stopped(signum, _frame):
+        # children live in process groups of their own: stop them with the session
+        _kill_groups(list(LIVE), grace=2.0)
+        session.update(lambda r: r["errors"].append({"part": "session", "error": f"stopped by signal {signum}"}))
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stopped)
+    signal.signal(signal.SIGINT, stopped)
     work = Path(tempfile.mkdtemp(prefix="gpu-session-"))
     logs = work / "logs"
     logs.mkdir()

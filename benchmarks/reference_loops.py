@@ -249,6 +249,13 @@ def authors_loop(data: ImageDataset, config, epochs: int = 2) -> list[dict]:
     return rows
 
 
+def loop_arithmetic(loop: str, config) -> dict:
+    """The precision and memory format ``loop`` runs ``config`` in."""
+    if loop == "authors":
+        return {"precision": "fp32", "channels_last": False}
+    return {"precision": resolved_precision(config), "channels_last": resolved_channels_last(config)}
+
+
 def _epoch_row(seconds: float, step_losses: list[float], test_acc: float, pi) -> dict:
     return {"seconds": seconds, "train_loss": float(np.mean(step_losses)), "test_acc": float(test_acc),
             "pi_finite": None if pi is None else bool(torch.isfinite(pi).all())}

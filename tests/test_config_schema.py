@@ -130,3 +130,20 @@ def test_the_training_check_without_jsonschema_agrees_with_jsonschema(path, wher
         schema.check_settings({"epcohs": 3}, "$defs.training", where="training")
     with pytest.raises(NotImplementedError, match="minItems"):   # a keyword it does not implement
         schema.check_settings({"methods": ["adamw"]}, "")
+
+
+def test_cuda_graph_compile_with_the_extragradient_is_refused_at_dag_time(config):
+    # its step reads the first pass's outputs after the second replay (settings.compile_conflict)
+    config["training"]["compile"] = "reduce-overhead"
+    config["methods"] = ["adamw", "also-min"]
+    with pytest.raises(ConfigError, match=r"'training\.compile': 'reduce-overhead' is not allowed for also-min: "
+                                          r".*CUDA graphs.*refused until it has been measured"):
+        check_config(config)
+    config["training"]["also_mode"] = "descent-ascent"          # one pass per step: allowed
+    check_config(config)
+    config["training"]["also_mode"] = "extragrad"
+    config["training"]["compile"] = "default"                   # no CUDA graphs: allowed
+    config["variants"] = {"also-min-g": {"compile": "max-autotune"}}
+    config["methods"] = ["adamw", "also-min", "also-min-g"]
+    with pytest.raises(ConfigError, match=r"'variants\.also-min-g\.compile': 'max-autotune' is not allowed"):
+        check_config(config)
