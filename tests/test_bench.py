@@ -1,14 +1,20 @@
-"""Training benchmark (benchmarks.bench_train): the FLOP counter against hand-counted MACs, the step
-counting around the real Trainer, and a tiny end-to-end run of the command line on CPU."""
+"""Training benchmarks: bench_train (the FLOP counter against hand-counted MACs, the step counting
+around the real Trainer, a tiny end-to-end run of the command line on CPU) and the GPU session
+(benchmarks/gpu_session.py with its CIFAR pack and reference loops), run on a CPU."""
+import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 import torch
 from torch import nn
 
 from benchmarks import bench_train as bench
 from alsofilter.training.models import build_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class TinyNet(nn.Module):
@@ -99,23 +105,187 @@ def test_main_tiny_cpu(tmp_path, capsys):
     assert row["cpu_ms_per_step"] > 0 and row["ref_cpu_ms_per_step"] > 0 and row["cpu_speedup_vs_ref"] > 0
 
 
-def test_gpu_session_script_runs_on_a_cpu(tmp_path):
-    """benchmarks/gpu_session.py, prepared for a GPU session, runs end to end on tiny sizes: whole
-    epochs of both loops, and packing: with one slot per GPU the second run waits for the first,
-    with two they run side by side in slots 0 and 1 of the (pretend) GPU."""
-    import json
+CIFAR_ZIP = REPO / ".." / "shared" / "data" / "cifar10-jpg.zip"
+#: what the GPU machine's Python lacks; the training path and the GPU session must not need them
+NOT_ON_THE_GPU_MACHINE = ("jsonschema", "snakemake", "cleanlab")
+
+
+def _fake_cifar_zip(path, per_class=32, test_per_class=10, size=32):
+    """A zip laid out like the shared CIFAR-10 zip, of learnable JPEGs (each class its colour)."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as archive:
+        for split, n in (("train", per_class), ("test", test_per_class)):
+            for c in range(10):
+                for i in range(n):
+                    colour = np.array([25 * c, 255 - 25 * c, 128], dtype=np.float64)
+                    img = np.clip(colour + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)
+                    buf = io.BytesIO()
+                    Image.fromarray(img).save(buf, format="JPEG")
+                    archive.writestr(f"fake/{split}/class{c}/{i:04d}.jpg", buf.getvalue())
+    return path
+
+
+def _smoke_pack(tmp_path):
+    """A pack of the real CIFAR-10's first 32 / 10 images per class, or of a fake zip without it."""
+    from benchmarks import cifar_pack
+
+    source = CIFAR_ZIP if CIFAR_ZIP.is_file() else _fake_cifar_zip(tmp_path / "fake.zip")
+    cifar_pack.pack(source, tmp_path / "smoke.npz", train_per_class=32, test_per_class=10)
+    return tmp_path / "smoke.npz", source == CIFAR_ZIP
+
+
+@pytest.mark.skipif(not CIFAR_ZIP.is_file(), reason="needs ../shared/data/cifar10-jpg.zip")
+def test_a_cifar_pack_is_the_extracted_image_folder(tmp_path):
+    # the pack's images, labels and order are those load_image_folder reads from the same files
+    import zipfile
+
+    from alsofilter.data import load_image_folder
+    from benchmarks import cifar_pack
+
+    info = cifar_pack.pack(CIFAR_ZIP, tmp_path / "p.npz", train_per_class=3, test_per_class=2)
+    assert (info["train"], info["test"]) == (30, 20) and info["classes"][0] == "airplane"
+    with zipfile.ZipFile(CIFAR_ZIP) as archive:
+        _, entries = cifar_pack.zip_entries(archive)
+        for split, k in (("train", 3), ("test", 2)):
+            labels = np.array([label for _, label in entries[split]])
+            for i in cifar_pack.first_per_class(labels, k):
+                archive.extract(entries[split][i][0], tmp_path / "folder")
+    folder = load_image_folder(tmp_path / "folder" / "cifar10-jpg")
+    packed = cifar_pack.load(tmp_path / "p.npz", workers=2)
+    assert np.array_equal(packed.x_train, folder.x_train) and np.array_equal(packed.y_train, folder.y_train)
+    assert np.array_equal(packed.x_test, folder.x_test) and np.array_equal(packed.y_test, folder.y_test)
+    assert packed.class_names == folder.class_names and np.allclose(packed.mean, folder.mean)
+    # a subset of the pack is the same subset of the folder
+    one = cifar_pack.load(tmp_path / "p.npz", train_per_class=1, test_per_class=1)
+    assert np.array_equal(one.x_train, folder.x_train[::3]) and np.array_equal(one.y_test, folder.y_test[::2])
+
+
+def test_the_authors_style_also_is_the_projects_update_with_their_options():
+    # benchmarks.reference_loops.AuthorsStyleALSO (their per-parameter Python loop, for timing) computes
+    # ALSO(adam_eps=1e-20, also_l2_at="half"): same parameters and pi after 4 steps, in float64
+    from alsofilter.training.also import ALSO
+    from benchmarks.reference_loops import AuthorsStyleALSO
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 6, dtype=torch.float64), torch.randint(0, 3, (40,))
+    models = [nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)).double() for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    kwargs = dict(lr=1e-2, weight_decay=1e-2, pi_lr=1e-2, pi_decay=0.1)
+    ours = ALSO(models[0].parameters(), 40, adam_eps=1e-20, also_l2_at="half", **kwargs)
+    theirs = AuthorsStyleALSO(models[1].parameters(), 40, **kwargs)
+    for step in range(4):
+        idx = torch.arange(10 * step, 10 * step + 10)
+        ours.step(idx, lambda: nn.functional.cross_entropy(models[0](x[idx]), y[idx], reduction="none"))
+
+        def closure(weights, scale):
+            models[1].zero_grad()
+            scaled = nn.functional.cross_entropy(models[1](x[idx]), y[idx], reduction="none") * scale
+            (weights * scaled).sum().backward()
+            return scaled.detach(), scaled.mean().item() / scale
+
+        theirs.step(closure, idx)
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(ours.pi, theirs.pi, rtol=1e-6) and not torch.allclose(ours.pi, torch.full((40,), 1 / 40))
+
+
+def test_a_child_past_its_deadline_is_killed_and_what_it_said_is_kept(tmp_path):
+    import sys
+    import time
 
     from benchmarks import gpu_session
 
-    result = gpu_session.main(["--smoke", "--out", str(tmp_path / "session.json")])
-    assert json.loads((tmp_path / "session.json").read_text())["epochs"] == result["epochs"]
-    assert [(r["method"], r["speed"]) for r in result["epochs"]] == [("adamw", "exact"), ("also-min", "exact")]
-    assert all(r["project_s"] > 0 and r["reference_s"] > 0 for r in result["epochs"])
+    said = []
+    hang = [sys.executable, "-c", f"import time; print({gpu_session.MESSAGE!r} + '{{\"n\": 1}}', flush=True); "
+                                  "time.sleep(120)"]
+    start = time.time()
+    (status,) = gpu_session.run_children([{"name": "hang"}], time.time() + 3, lambda spec, m: said.append(m),
+                                         gpu_session.child_env(), tmp_path, command=lambda spec: hang)
+    assert status["timed_out"] and status["rc"] != 0 and time.time() - start < 20
+    assert said == [{"n": 1}]
+    assert "deadline" in gpu_session.child_failure(status)
+
+
+def test_packing_without_a_gpu_is_an_error(tmp_path):
+    # no GPU seen by torch and none pretended: no runs start, the part says why
+    from benchmarks import gpu_session
+
+    session = gpu_session.Session(tmp_path / "r.json", {"packing": []})
+    gpu_session.packing_part(session, gpu_session.SIZES["smoke"], "cpu", 0, None, tmp_path, tmp_path, 0.0)
+    (row,) = session.result["packing"]
+    assert row["status"].startswith("error: torch sees no GPU")
+    assert json.loads((tmp_path / "r.json").read_text())["packing"] == [row]
+
+
+def test_gpu_session_smoke_runs_without_the_packages_the_gpu_machine_lacks(tmp_path):
+    """benchmarks/gpu_session.py --smoke end to end on a CPU, on real CIFAR-10 images (a fake
+    zip's where the shared data are absent), in processes that cannot import jsonschema,
+    snakemake or cleanlab (a sitecustomize on PYTHONPATH blocks them in the session and in every
+    child): the speed rows of the three loops train (their loss falls), packing queues with one
+    slot and runs side by side with two, the three paper runs record ROC-AUC per epoch."""
+    import os
+    import subprocess
+    import sys
+
+    pack, real = _smoke_pack(tmp_path)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        f"BLOCKED = {NOT_ON_THE_GPU_MACHINE!r}\n"
+        "class Blocker:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError(f'{name} is not installed on the GPU machine')\n"
+        "sys.meta_path.insert(0, Blocker())\n"
+        f"open({str(tmp_path / 'started')!r}, 'a').write(f'{{os.getpid()}}\\n')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO / "src"), str(REPO)])}
+    out = tmp_path / "session.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_session", "--smoke", "--data", str(pack),
+                           "--pretend-gpus", "1", "--out", str(out)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["finished"] and result["errors"] == [] and result["gpus_seen_by_torch"] == 0
+    # the session and its 2 speed, 2 + 2 packing and 3 paper children all ran with the blocker
+    assert len((tmp_path / "started").read_text().split()) >= 10
+    blocked = subprocess.run([sys.executable, "-c", "import jsonschema"], env=env, capture_output=True, text=True)
+    assert blocked.returncode != 0 and "not installed on the GPU machine" in blocked.stderr
+
+    rows = {(r["loop"], r["method"]): r for r in result["speed"]}
+    assert set(rows) == {(loop, m) for loop in ("project", "plain", "authors") for m in ("adamw", "also-min")}
+    for row in rows.values():
+        assert row["status"] == "ok", row                    # trained, the loss fell, pi finite
+        assert len(row["epochs"]) == 2 and row["timed_s"] == row["epochs"][1]["seconds"] > 0
+        assert row["epochs"][1]["train_loss"] < row["epochs"][0]["train_loss"]
+        assert 0 <= row["epochs"][1]["test_acc"] <= 1 and row["images"] == 320
+        assert (row["epochs"][1]["pi_finite"] is None) == (row["method"] == "adamw")
+    assert rows[("project", "adamw")]["backends"]["channels_last"] is False
+    assert {s["method"] for s in result["speed_summary"]} == {"adamw", "also-min"}
+    assert all(s["project_vs_plain"] > 0 and s["project_vs_authors"] > 0 for s in result["speed_summary"])
+
     unpacked, packed = result["packing"]
-    assert (unpacked["jobs_per_gpu"], packed["jobs_per_gpu"]) == (1, 2)
+    assert (unpacked["jobs_per_gpu"], packed["jobs_per_gpu"]) == (1, 2) and unpacked["status"] == packed["status"] == "ok"
     assert {r["slot"]["slot"] for r in unpacked["per_run"]} == {0}
     assert max(r["waited_s"] for r in unpacked["per_run"]) > 0.5 * min(r["train_s"] for r in unpacked["per_run"])
     assert {r["slot"]["slot"] for r in packed["per_run"]} == {0, 1}
+
+    paper = result["paper"]
+    assert set(paper["runs"]) == {"paper-adamw", "paper-also-min", "paper-also-min-da"}
+    assert paper["settings"]["paper-also-min-da"]["also_mode"] == "descent-ascent"
+    assert paper["settings"]["paper-also-min"]["also_l2_at"] == "half"       # config/paper.yaml's
+    assert 0.3 < paper["scenario"]["noisy_fraction"] < 0.45                 # 0.4 * 9/10 = 0.36
+    for name, epochs in paper["runs"].items():
+        assert [e["epoch"] for e in epochs] == [1, 2], name
+        signals = {"loss", "loss_mean", "aum"} | ({"weight"} if "also" in name else set())
+        assert all(set(e["roc_auc"]) == signals and all(0 <= v <= 1 for v in e["roc_auc"].values()) for e in epochs)
+    if real:
+        assert result["data"]["speed"]["classes"][0] == "airplane"
 
 
 def test_digits_run_trains_the_demo_recipe(capsys):

@@ -96,3 +96,54 @@ def test_training_jobs_ask_for_a_gpu_from_the_config_alone(device, gpus):
     from alsofilter.config import training_gpus
 
     assert training_gpus({} if device is None else {"device": device}) == gpus   # default device: auto
+
+
+#: values of every kind a setting can be given: each training and run key is tried with each
+PROBES = [None, True, False, 0, 1, -1, 2, 1.0, 0.5, -0.5, 1e-5, 1e9, "", "auto", "cuda", "cuda:1", "gpu",
+          "extragrad", "adamw", "also-min", "resnet18", "start", "two", "fast", "bf16", "none", [1], {}]
+
+
+@pytest.mark.parametrize("path, where", [("$defs.training", "training"), ("$defs.run", None)])
+def test_the_training_check_without_jsonschema_agrees_with_jsonschema(path, where):
+    # TrainConfig checks its settings with check_settings (the training path runs where jsonschema
+    # is not installed); on every key and every kind of value it accepts and refuses what
+    # jsonschema does, with the same message
+    defaults = {k: v["x-default"] for k, v in schema.properties(path).items()}
+    tried = refused = 0
+    for key in defaults:
+        for value in PROBES:
+            values = {**defaults, key: value}
+            try:
+                schema.validate(values, path, where=where)
+                expected = None
+            except ConfigError as err:
+                expected = str(err)
+            try:
+                schema.check_settings(values, path, where=where)
+                got = None
+            except ConfigError as err:
+                got = str(err)
+            assert got == expected, (key, value)
+            tried, refused = tried + 1, refused + (expected is not None)
+    assert refused > tried / 2 > 0      # the probes do exercise refusals
+    with pytest.raises(ConfigError, match=r"'training\.epcohs' is unknown \(did you mean 'epochs'\?\)"):
+        schema.check_settings({"epcohs": 3}, "$defs.training", where="training")
+    with pytest.raises(NotImplementedError, match="minItems"):   # a keyword it does not implement
+        schema.check_settings({"methods": ["adamw"]}, "")
+
+
+def test_cuda_graph_compile_with_the_extragradient_is_refused_at_dag_time(config):
+    # its step reads the first pass's outputs after the second replay (settings.compile_conflict)
+    config["training"]["compile"] = "reduce-overhead"
+    config["methods"] = ["adamw", "also-min"]
+    with pytest.raises(ConfigError, match=r"'training\.compile': 'reduce-overhead' is not allowed for also-min: "
+                                          r".*CUDA graphs.*refused until it has been measured"):
+        check_config(config)
+    config["training"]["also_mode"] = "descent-ascent"          # one pass per step: allowed
+    check_config(config)
+    config["training"]["also_mode"] = "extragrad"
+    config["training"]["compile"] = "default"                   # no CUDA graphs: allowed
+    config["variants"] = {"also-min-g": {"compile": "max-autotune"}}
+    config["methods"] = ["adamw", "also-min", "also-min-g"]
+    with pytest.raises(ConfigError, match=r"'variants\.also-min-g\.compile': 'max-autotune' is not allowed"):
+        check_config(config)

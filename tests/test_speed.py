@@ -45,6 +45,12 @@ def test_compile_none_is_the_model_and_bad_modes_are_named():
         compiled(model, "fastest")
     with pytest.raises(ValueError, match="compile"):
         TrainConfig(compile="fastest")
+    # CUDA graphs would overwrite the extragradient's first-pass outputs: refused until measured
+    for mode in ("reduce-overhead", "max-autotune"):
+        with pytest.raises(ValueError, match=f"compile '{mode}' captures the network in CUDA graphs"):
+            TrainConfig(method="also-min", compile=mode)
+        TrainConfig(method="also-min", also_mode="descent-ascent", compile=mode)
+        TrainConfig(method="adamw", compile=mode)
 
 
 def test_a_compiled_network_trains_like_the_plain_one(monkeypatch):
@@ -66,15 +72,16 @@ def test_a_compiled_network_trains_like_the_plain_one(monkeypatch):
                     device="cpu", seed=1, pi_lr=3e-3)
     torch.set_num_threads(1)
     runs = {}
-    for mode in ("none", "reduce-overhead"):
+    # "default": the extragradient refuses the CUDA-graph modes (test above); the capture is the same
+    for mode in ("none", "default"):
         trainer = Trainer(data, data.y_train, data.y_train, TrainConfig(compile=mode, **settings))
         trainer.fit(progress=False)
         runs[mode] = trainer
-    assert runs["reduce-overhead"].network is not runs["reduce-overhead"].model
-    assert runs["reduce-overhead"].backends["compile"] == "reduce-overhead"
-    plain, fast = (np.array([h["train_loss"] for h in runs[m].record.history]) for m in ("none", "reduce-overhead"))
+    assert runs["default"].network is not runs["default"].model
+    assert runs["default"].backends["compile"] == "default"
+    plain, fast = (np.array([h["train_loss"] for h in runs[m].record.history]) for m in ("none", "default"))
     assert np.allclose(plain, fast, rtol=1e-3), (plain, fast)
-    assert np.allclose(runs["none"].record.arrays["weight"][-1], runs["reduce-overhead"].record.arrays["weight"][-1],
+    assert np.allclose(runs["none"].record.arrays["weight"][-1], runs["default"].record.arrays["weight"][-1],
                        rtol=1e-3, atol=1e-7)
     # the checkpoint holds the network's own state dict (no compile wrapper prefix)
-    assert all(not k.startswith("_orig_mod") for k in runs["reduce-overhead"].state_dict()["model"])
+    assert all(not k.startswith("_orig_mod") for k in runs["default"].state_dict()["model"])

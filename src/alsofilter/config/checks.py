@@ -28,10 +28,10 @@ from typing import Any, Mapping
 
 from alsofilter.config.datasets import (FORMAT_OPTIONS, _datasets_section, _setting_source, asymmetric_pairs,
                                         dataset_format, dataset_spec, dataset_train_size, dataset_uses_data_dir,
-                                        human_labels_key, human_labels_path, resolved_settings)
+                                        human_labels_key, human_labels_path, resolved_settings, variant_settings)
 from alsofilter.config.grid import _as_list, expand_scenarios
 from alsofilter.config.schema import ConfigError, fail as _fail, validate
-from alsofilter.config.settings import ARCHS, METHODS, base_method
+from alsofilter.config.settings import ARCHS, METHODS, TrainConfig, base_method, compile_conflict
 from alsofilter.config.sections import ladder_sizes, leaderboard_detectors
 from alsofilter.data import DATASETS, FORMATS, image_folder_layout
 from alsofilter.data.noise import (ASYMMETRIC_MAPPINGS, HUMAN_NOISE_NAMES, NOISE_TYPES, canonical_noise,
@@ -167,6 +167,21 @@ def _check_human_labels(config: Mapping[str, Any]) -> None:
             raise ConfigError(str(exc)) from None
 
 
+def _check_compile(config: Mapping[str, Any]) -> None:
+    """No run combines a CUDA-graph ``compile`` mode with ALSO's extragradient
+    (:func:`~alsofilter.config.settings.compile_conflict`), checked at DAG time rather than when
+    the job starts."""
+    for dataset in dict.fromkeys(sc["dataset"] for sc in expand_scenarios(config["scenarios"])):
+        for name in config["methods"]:
+            variant = variant_settings(config, name)
+            settings = {"also_mode": TrainConfig.also_mode, "compile": TrainConfig.compile,
+                        **resolved_settings(config, dataset), **variant}
+            conflict = compile_conflict(base_method(name), settings["also_mode"], settings["compile"])
+            if conflict:
+                key = f"variants.{name}.compile" if "compile" in variant else _setting_source(config, dataset, "compile")
+                raise ConfigError(f"config key {key!r}: {settings['compile']!r} is not allowed for {name}: {conflict}")
+
+
 def _check_sizes(config: Mapping[str, Any]) -> None:
     """Batch size no larger than the training set, where the size is known at DAG time."""
     for dataset in dict.fromkeys(sc["dataset"] for sc in expand_scenarios(config["scenarios"])):
@@ -196,6 +211,7 @@ def check_config(config: Mapping[str, Any], check_files: bool = True) -> None:
               f"must be below bmm.upper_percentile ({bmm['upper_percentile']})")
     _check_downstream(config)
     ladder_sizes(config)
+    _check_compile(config)
     if check_files:
         data_dir = config["data_dir"]
         users = [d for d in dict.fromkeys(d for sc in config["scenarios"] for d in _as_list(sc["dataset"]))

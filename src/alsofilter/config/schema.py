@@ -10,16 +10,21 @@ rest of the checks do (``config key 'training.lr': 0 is not allowed; must be a n
 are the schema's enums (:func:`enum`).
 
 Only what a schema cannot express is checked in Python (:mod:`alsofilter.config.checks`).
+
+jsonschema is imported only where a whole config (or a section) is validated: the training path
+(:class:`~alsofilter.config.settings.TrainConfig`, the trainer) runs where only torch, numpy,
+pandas, scipy, scikit-learn, matplotlib, pyyaml and pillow are installed (a GPU machine's stock
+Python), so it checks its flat settings with :func:`check_settings`.
 """
 from __future__ import annotations
 
 import copy
 import difflib
 import functools
+import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
@@ -109,10 +114,16 @@ def _fill_defaults(validator_class):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, props, instance, schema)
 
+    import jsonschema
+
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _fill_defaults(jsonschema.Draft202012Validator)
+@functools.cache
+def _validator_class():
+    import jsonschema   # here, not at the top: the training path must not need it (module docstring)
+
+    return _fill_defaults(jsonschema.Draft202012Validator)
 
 
 def key_name(path) -> str:
@@ -202,6 +213,73 @@ def _ordered(errors: Iterator[jsonschema.ValidationError]) -> list[jsonschema.Va
     return sorted(errors, key=lambda e: (len(e.absolute_path), key_name(e.absolute_path)))
 
 
+#: the keywords :func:`check_settings` implements; the others it meets are annotations
+_SETTING_KEYWORDS = {"type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern",
+                     "oneOf"}
+_ANNOTATIONS = {"description", "default", "x-default"}
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    # JSON Schema's types as jsonschema checks them: bool is no number, 1.0 is an integer
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "string":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return kind == "number" or isinstance(value, int) or value.is_integer()
+
+
+def _scalar_ok(value: Any, node: Mapping[str, Any]) -> bool:
+    node = resolve(node)
+    unknown = set(node) - _SETTING_KEYWORDS - _ANNOTATIONS
+    if unknown:
+        raise NotImplementedError(f"check_settings does not implement the schema keyword(s) {sorted(unknown)}; "
+                                  "use validate() (jsonschema) for this part of the schema")
+    if "oneOf" in node:
+        return sum(_scalar_ok(value, alt) for alt in node["oneOf"]) == 1
+    if "type" in node and not _is_type(value, node["type"]):
+        return False
+    if "enum" in node and not any(isinstance(value, bool) == isinstance(e, bool) and value == e
+                                  for e in node["enum"]):
+        return False
+    if _is_type(value, "number"):
+        if "minimum" in node and value < node["minimum"]:
+            return False
+        if "maximum" in node and value > node["maximum"]:
+            return False
+        if "exclusiveMinimum" in node and value <= node["exclusiveMinimum"]:
+            return False
+        if "exclusiveMaximum" in node and value >= node["exclusiveMaximum"]:
+            return False
+    if "pattern" in node and isinstance(value, str) and not re.search(node["pattern"], value):
+        return False
+    return True
+
+
+def check_settings(values: Mapping[str, Any], path: str, where: str | None = None) -> None:
+    """Check a flat mapping of scalar settings against the object schema at ``path`` (e.g.
+    ``"$defs.training"``) without jsonschema, with :func:`validate`'s messages and its order (an
+    unknown key first, then the keys in name order). It implements the keywords such settings
+    use (type, enum, bounds, pattern, oneOf, $ref) and raises NotImplementedError on any other, so
+    the schema cannot outgrow it silently; ``tests/test_config.py`` checks it against
+    :func:`validate` on every training key. Raises :class:`ConfigError`."""
+    node = subschema(path)
+    props = properties(path)
+    prefix = where if where is not None else ("" if path.startswith("$defs") else path)
+    extra = [k for k in values if k not in props]
+    if extra and node.get("additionalProperties") is False:
+        full = f"{prefix}.{extra[0]}" if prefix else str(extra[0])
+        close = difflib.get_close_matches(str(extra[0]), list(props), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        in_key = f" in {prefix!r}" if prefix else ""
+        raise ConfigError(f"config key {full!r} is unknown{hint}; allowed keys{in_key}: {list(props)}")
+    for key in sorted(k for k in values if k in props):
+        if not _scalar_ok(values[key], props[key]):
+            full = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(f"config key {full!r}: {values[key]!r} is not allowed; {describe(props[key])}")
+
+
 def validate(config: Mapping[str, Any], path: str | None = None, where: str | None = None) -> dict[str, Any]:
     """A deep copy of ``config`` checked against the schema (or its part at ``path``, e.g.
     ``"bmm"`` or ``"$defs.training"``), with every missing default filled in. Raises
@@ -210,7 +288,7 @@ def validate(config: Mapping[str, Any], path: str | None = None, where: str | No
     schema = load_schema()
     node = schema if path is None else {**subschema(path), "$defs": schema["$defs"]}
     instance = copy.deepcopy(dict(config))
-    errors = _ordered(_Validator(node).iter_errors(instance))
+    errors = _ordered(_validator_class()(node).iter_errors(instance))
     if errors:
         prefix = where if where is not None else ("" if path is None or path.startswith("$defs") else path)
         raise ConfigError(_message(errors[0], prefix))

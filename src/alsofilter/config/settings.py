@@ -48,13 +48,35 @@ def _fields(definitions=("$defs.training", "$defs.run")) -> list[tuple[str, Any,
     return fields
 
 
+#: ``compile`` modes that capture the network in CUDA graphs (``max-autotune`` does too)
+CUDA_GRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")
+
+
+def compile_conflict(method: str, also_mode: str, compile_mode: str) -> str | None:
+    """Why ``compile_mode`` may not train ``method`` in ``also_mode``, or None. ALSO's
+    extragradient runs the network twice per step and reads the first pass's outputs after the
+    second; in CUDA graphs the second replay overwrites them (torch: "accessing tensor output of
+    CUDAGraphs that has been overwritten by a subsequent run"). Refused until it has been
+    measured on a GPU."""
+    if compile_mode in CUDA_GRAPH_COMPILE_MODES and method != "adamw" and also_mode == "extragrad":
+        return (f"compile {compile_mode!r} captures the network in CUDA graphs, and ALSO's extragradient "
+                "(also_mode: extragrad) reads its first pass's outputs after the second pass has replayed the "
+                "graph over them; this combination is refused until it has been measured on a GPU. Use compile: "
+                "default (no CUDA graphs), or also_mode: descent-ascent or optimistic (one pass per step)")
+    return None
+
+
 def _post_init(self) -> None:
     values = dataclasses.asdict(self)
     try:
-        schema.validate({k: values[k] for k in TRAINING_KEYS}, "$defs.training", where="training")
-        schema.validate({k: values[k] for k in RUN_KEYS}, "$defs.run")
+        # without jsonschema: the training path runs where only torch & co are installed
+        schema.check_settings({k: values[k] for k in TRAINING_KEYS}, "$defs.training", where="training")
+        schema.check_settings({k: values[k] for k in RUN_KEYS}, "$defs.run")
     except schema.ConfigError as err:
         raise ValueError(f"invalid training setting: {err}") from None
+    conflict = compile_conflict(self.method, self.also_mode, self.compile)
+    if conflict:
+        raise ValueError(f"invalid training setting: training.compile: {conflict}")
 
 
 @classmethod
