@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from alsofilter.data.container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 SPLITS = ("train", "test")
@@ -133,5 +133,5 @@ def load_image_folder(root, workers: int = 1) -> ImageDataset:
     x_test = y_test = test_names = None
     if "test" in entries:
         x_test, y_test, test_names = stack(arrays["test"]), labels(entries["test"]), names(entries["test"])
-    return _make_dataset(root.name, stack(arrays["train"]), labels(entries["train"]), x_test, y_test,
+    return ImageDataset.from_arrays(root.name, stack(arrays["train"]), labels(entries["train"]), x_test, y_test,
                          len(classes), classes, file_names=names(entries["train"]), test_file_names=test_names)
