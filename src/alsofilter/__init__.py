@@ -13,7 +13,7 @@ def __getattr__(name: str):
     # PEP 562: the API (and with it torch) is imported on first use, so that the Snakefile's
     # ``import alsofilter.config`` stays light (a dry run plans without loading torch).
     if name in __all__:
-        from alsofilter import api
+        import alsofilter.api
 
-        return getattr(api, name)
+        return getattr(alsofilter.api, name)
     raise AttributeError(f"module 'alsofilter' has no attribute {name!r}")
