@@ -26,6 +26,9 @@ class ImageDataset:
     #: index of each training / test image in its full source, when it is a subset (None: all)
     source_index: np.ndarray | None = None
     test_source_index: np.ndarray | None = None
+    #: ``(file, error)`` of each source file left out because it could not be read (image
+    #: folders loaded with ``skip_unreadable``; None: not asked to skip any)
+    unreadable_files: list[tuple[str, str]] | None = None
 
     @classmethod
     def from_arrays(cls, name: str, x_train: np.ndarray, y_train, x_test: np.ndarray | None, y_test,
