@@ -311,7 +311,8 @@ def markdown(table: pd.DataFrame) -> str:
     for scen, rows in table.groupby(SCENARIO, sort=False):
         dataset, arch, noise, rate = scen
         here = [d for d in decisions if rows[f"f1_{d}_mean"].notna().any()]
-        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({int(rows['seeds'].max())} seeds)", "",
+        seeds = int(rows["seeds"].max())
+        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({seeds} seed{'s' if seeds != 1 else ''})", "",
                   "| rank | score | ROC-AUC | AP | P@k | "
                   + "".join(f"{_decision_header(d)}: P / R / F1 / rate | " for d in here)
                   + ("vs ours | vs best | " if has_paired else "") + "jobs | seconds |",
