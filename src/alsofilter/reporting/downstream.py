@@ -158,7 +158,8 @@ def markdown(table: pd.DataFrame) -> str:
     paired = "verdict_vs_none" in table
     for scen, rows in table.groupby(SCENARIO, sort=False):
         dataset, arch, noise, rate = scen
-        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({int(rows['seeds'].max())} seeds)", "",
+        seeds = int(rows["seeds"].max())
+        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({seeds} seed{'s' if seeds != 1 else ''})", "",
                   "| detector | mode | kept | kept labels correct | final test acc | best test acc "
                   "| vs no filtering | vs ours | vs oracle | seconds |",
                   "|---|---|---|---|---|---|---|---|---:|---:|"]
@@ -249,8 +250,8 @@ def plot_downstream(table: pd.DataFrame, out_paths) -> None:
         ax.set_axisbelow(True)
         ax.set_xlabel("clean test accuracy after retraining, final epoch (whisker: 95 % paired interval vs no filtering)",
                       fontsize=8)
-        ax.set_title(f"{scenario_title(*scen)} ({int(rows['seeds'].max()) if len(rows) else 0} seeds)",
-                     fontsize=10, loc="left")
+        seeds = int(rows["seeds"].max()) if len(rows) else 0
+        ax.set_title(f"{scenario_title(*scen)} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=10, loc="left")
     handles = {}
     for ax in panels.flat:
         for handle, name in zip(*ax.get_legend_handles_labels()):
