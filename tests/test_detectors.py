@@ -8,7 +8,7 @@ import torch
 from alsofilter.detectors.confident_learning import (cleanlab_detection, fold_indices, out_of_fold_probabilities,
                                  pixel_probabilities, write_fold_predictions)
 from alsofilter.detectors.gmm import gmm_noise_posterior, gmm_per_epoch
-from alsofilter.names import OURS
+from alsofilter.names import OURS, OURS_SCORE
 from alsofilter.reporting.leaderboard import aggregate, markdown
 from alsofilter.detectors.signals import suspicion_score
 from alsofilter.training.trainer import label_margin
@@ -119,21 +119,33 @@ def test_pixel_classifier_probabilities_are_out_of_sample():
     assert 0.85 < accuracy < 0.995
 
 
-def test_leaderboard_aggregates_seeds_sorts_by_auc_and_marks_ours():
+def test_leaderboard_aggregates_seeds_one_row_per_score_with_its_decisions_side_by_side():
     rows = []
+    base = dict(dataset="digits", arch="resnet18", noise="symmetric", rate=0.4)
     for seed, (a, b) in enumerate([(0.9, 0.7), (0.8, 0.75)]):
         for detector, method, auc in ((OURS, "also-min", a), ("AdamW loss + BMM", "adamw", b)):
-            rows.append(dict(dataset="digits", arch="resnet18", noise="symmetric", rate=0.4, seed=seed,
-                             detector=detector, method=method, signal="x", decision="BMM", auc=auc, ap=auc,
-                             precision=0.5, recall=0.5, f1=0.5, noise_rate_est=0.4, training_jobs=1,
-                             training_seconds=10.0 + seed))
+            for decision, f1 in (("BMM", 0.5 + seed / 10), ("GMM", 0.3)):
+                rows.append(dict(**base, seed=seed, detector=detector.replace(" + BMM", f" + {decision}"),
+                                 method=method, signal="x", decision=decision, auc=auc, ap=auc, precision=0.5,
+                                 recall=0.5, f1=f1, noise_rate_est=0.4, training_jobs=1, training_seconds=10.0 + seed))
+        rows.append(dict(**base, seed=seed, detector="cleanlab, network 2-fold CV", method="crossval",
+                         signal="cleanlab_network", decision="cleanlab", auc=0.72, ap=0.6, precision=0.9, recall=0.2,
+                         f1=0.33, noise_rate_est=0.1, training_jobs=2, training_seconds=30.0))
     table = aggregate(pd.DataFrame(rows))
-    assert table["detector"].tolist() == [OURS, "AdamW loss + BMM"]
+    # one row per score: the two decisions of a score are columns, not rows
+    assert table["detector"].tolist() == [OURS_SCORE, "AdamW loss", "cleanlab, network 2-fold CV"]
+    assert table["decisions"].tolist() == ["BMM, GMM", "BMM, GMM", "cleanlab"]
     assert table.loc[0, "auc_mean"] == pytest.approx(0.85) and table.loc[0, "auc_std"] == pytest.approx(0.0707, abs=1e-3)
-    assert table["ours"].tolist() == [True, False] and table["rank"].tolist() == [1, 2]
+    assert table.loc[0, "f1_bmm_mean"] == pytest.approx(0.55) and table.loc[0, "f1_gmm_mean"] == pytest.approx(0.3)
+    assert np.isnan(table.loc[0, "f1_cleanlab_mean"]) and np.isnan(table.loc[2, "f1_bmm_mean"])
+    assert table.loc[2, "recall_cleanlab_mean"] == pytest.approx(0.2)
+    assert table["ours"].tolist() == [True, False, False] and table["rank"].tolist() == [1, 2, 3]
     assert table.loc[0, "training_seconds"] == pytest.approx(10.5)
     md = markdown(table)
-    assert f"**{OURS}**" in md and "0.850 ± 0.071" in md
+    assert f"**{OURS_SCORE}**" in md and "0.850 ± 0.071" in md
+    assert "| BMM: P / R / F1 / rate | GMM: P / R / F1 / rate | cleanlab: P / R / F1 / rate |" in md
+    assert "0.500 / 0.500 / 0.550 / 0.400" in md and "0.900 / 0.200 / 0.330 / 0.100" in md
+    assert md.count(f"| {OURS_SCORE}") == 0 and md.count("AdamW loss |") == 1
 
 
 def test_decision_scores_match_scikit_learn_including_empty_cases():

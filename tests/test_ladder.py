@@ -13,7 +13,7 @@ from alsofilter.config import ConfigError, check_config, expand_runs, ladder_siz
 from alsofilter.config.grid import SCENARIO_KEYS
 from alsofilter.config.settings import resolve_pi_lr
 from alsofilter.data.subset import stratified_subset
-from alsofilter.names import detector_label
+from alsofilter.names import score_label
 from alsofilter.reporting.ladder import auc_per_epoch, ladder_table, per_seed_rows, write_ladder
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def _synthetic_run(rng, n, method, seed, dataset, separation):
                              "f1": 0.6, "noise_rate_est": 0.3, "noise_rate_true": 0.4} for s in signals for e in epochs])
     history = pd.DataFrame({"epoch": epochs, "test_acc": [0.2, 0.3, 0.35], "seconds": [1.0, 2.0, 3.0]})
     run = {"dataset": dataset, "arch": "resnet18", "noise": "symmetric", "rate": 0.4, "method": method, "seed": seed}
-    samples = {detector_label(method, s, "bmm"): (is_noisy, score, score > separation / 2) for s in signals}
+    samples = {score_label(method, s): (is_noisy, score, {"BMM": score > separation / 2}) for s in signals}
     return run, metrics, history, samples
 
 

@@ -105,24 +105,61 @@ def test_paired_comparisons_table():
 
 
 def test_leaderboard_sentences_from_a_hand_made_table():
-    from alsofilter.names import OURS
+    from alsofilter.names import OURS, OURS_SCORE
     from alsofilter.reporting.leaderboard import summary_sentences
 
     rows = pd.DataFrame([
-        {"detector": "X + BMM", "auc_mean": 0.91, "seeds": 3, "verdict_vs_ours": "ahead", "verdict_vs_best": "reference",
+        {"detector": "X", "auc_mean": 0.91, "seeds": 3, "verdict_vs_ours": "ahead", "verdict_vs_best": "reference",
          "auc_vs_best": 0.0, "auc_vs_best_low": 0.0, "auc_vs_best_high": 0.0},
-        {"detector": OURS, "auc_mean": 0.88, "seeds": 3, "verdict_vs_ours": "reference", "verdict_vs_best": "behind",
-         "auc_vs_best": -0.03, "auc_vs_best_low": -0.05, "auc_vs_best_high": -0.01},
-        {"detector": "Y + GMM", "auc_mean": 0.87, "seeds": 3, "verdict_vs_ours": "within noise",
+        {"detector": OURS_SCORE, "auc_mean": 0.88, "seeds": 3, "verdict_vs_ours": "reference", "verdict_vs_best": "behind",
+         "auc_vs_best": -0.03, "auc_vs_best_low": -0.05, "auc_vs_best_high": -0.01,
+         "f1_bmm_mean": 0.8, "noise_rate_est_bmm_mean": 0.41, "f1_gmm_mean": 0.75, "noise_rate_est_gmm_mean": 0.45},
+        {"detector": "Y", "auc_mean": 0.87, "seeds": 3, "verdict_vs_ours": "within noise",
          "verdict_vs_best": "behind", "auc_vs_best": -0.04, "auc_vs_best_low": -0.07, "auc_vs_best_high": -0.01},
-        {"detector": "Z + BMM", "auc_mean": 0.60, "seeds": 3, "verdict_vs_ours": "behind",
+        {"detector": "Z", "auc_mean": 0.60, "seeds": 3, "verdict_vs_ours": "behind",
          "verdict_vs_best": "behind", "auc_vs_best": -0.31, "auc_vs_best_low": -0.4, "auc_vs_best_high": -0.2}])
     assert summary_sentences(rows) == [
-        "Best by ROC-AUC: X + BMM (0.910).",
-        f"{OURS} is behind it beyond noise: ROC-AUC -0.030 [-0.050, -0.010].",
-        f"Ahead of {OURS} beyond noise: X + BMM.",
-        f"Behind {OURS} beyond noise: Z + BMM.",
-        f"Within noise of {OURS}: 1 detector."]
+        "Best by ROC-AUC: X (0.910).",
+        f"{OURS_SCORE} (the paper's method) is behind it beyond noise: ROC-AUC -0.030 [-0.050, -0.010].",
+        f"Ahead of {OURS_SCORE} beyond noise: X.",
+        f"Behind {OURS_SCORE} beyond noise: Z.",
+        f"Within noise of {OURS_SCORE}: 1 score.",
+        f"Decisions on {OURS_SCORE}: BMM F1 0.800, estimated noise rate 0.410; GMM F1 0.750, estimated noise "
+        f"rate 0.450 (the paper's: {OURS})."]
+
+
+def test_leaderboard_pairs_scores_and_each_decision_with_the_same_decision_of_the_reference():
+    from alsofilter.names import OURS_SCORE
+    from alsofilter.reporting.leaderboard import aggregate, paired_against_references, with_verdicts
+
+    rng = np.random.default_rng(7)
+    scen = {"dataset": "d", "arch": "resnet18", "noise": "symmetric", "rate": 0.4}
+    samples, rows = {}, []
+    for seed in (1, 2):
+        noisy, base = _draw(rng, 300, 0.3, 0.0)
+        scores = {OURS_SCORE: base + 1.5 * noisy, "cleanlab, network 2-fold CV": base + 0.2 * noisy}
+        samples[(*scen.values(), seed)] = {
+            OURS_SCORE: (noisy, scores[OURS_SCORE], {"BMM": scores[OURS_SCORE] > 1, "GMM": scores[OURS_SCORE] > 0.5}),
+            "cleanlab, network 2-fold CV": (noisy, scores["cleanlab, network 2-fold CV"],
+                                            {"cleanlab": scores["cleanlab, network 2-fold CV"] > 1})}
+        for name, method, decisions in ((OURS_SCORE, "also-min", ("BMM", "GMM")),
+                                        ("cleanlab, network 2-fold CV", "crossval", ("cleanlab",))):
+            for decision in decisions:
+                rows.append({**scen, "seed": seed, "detector": f"{name} + {decision}" if method != "crossval" else name,
+                             "method": method, "signal": "s", "decision": decision,
+                             "auc": roc_auc_score(noisy, scores[name]), "ap": 0.5, "precision": 0.5, "recall": 0.5,
+                             "f1": 0.5, "noise_rate_est": 0.3, "training_jobs": 1, "training_seconds": 1.0})
+    table = aggregate(pd.DataFrame(rows))
+    paired = paired_against_references(table, samples, n_boot=200)
+    ours = paired[(paired["role"] == "ours")].set_index(["detector", "metric"])
+    # the score's metrics for both; F1 per decision only where both sides have that decision
+    assert set(ours.index) == {(OURS_SCORE, m) for m in ("auc", "ap", "precision_at_noise_rate", "f1_bmm", "f1_gmm")} | {
+        ("cleanlab, network 2-fold CV", m) for m in ("auc", "ap", "precision_at_noise_rate")}
+    assert ours.loc[("cleanlab, network 2-fold CV", "auc"), "verdict"] == "behind"
+    assert ours.loc[(OURS_SCORE, "f1_gmm"), "verdict"] == "reference"
+    board = with_verdicts(table, paired)
+    assert board["verdict_vs_ours"].tolist() == ["reference", "behind"]
+    assert board["verdict_vs_best"].tolist() == ["reference", "behind"]
 
 
 def test_paper_comparison_carries_a_verdict():

@@ -74,26 +74,34 @@ def test_leaderboard_has_every_detector(tiny_run):
     board = pd.read_csv(results / "tables" / "leaderboard.csv")
     assert len(board.groupby(["noise", "rate"])) == 2
     for _, rows in board.groupby(["noise", "rate"]):
-        # 11 (method, signal) pairs x {BMM, GMM} + AdamW's loss stopped early x {BMM, GMM}
-        # + cleanlab on the network and on the pixels
-        assert len(rows) == 26 and rows["detector"].is_unique
-        assert set(rows["decision"]) == {"BMM", "GMM", "cleanlab"}
+        # one row per score: 11 (method, signal) pairs + AdamW's loss stopped early, each with its
+        # BMM and GMM decision side by side, + cleanlab on the network and on the pixels
+        assert len(rows) == 14 and rows["detector"].is_unique
+        assert set(rows["decisions"]) == {"BMM, GMM", "cleanlab"}
         assert {"cleanlab, network 2-fold CV", "cleanlab, pixel logistic regression 2-fold CV",
-                "ALSO-min π + BMM", "AdamW loss + GMM", "AdamW AUM + BMM",
-                "AdamW mean loss + BMM"} <= set(rows["detector"])
-        assert rows["auc_mean"].is_monotonic_decreasing and rows["rank"].tolist() == list(range(1, 27))
-        stopped = rows[rows["detector"] == "AdamW loss, stopped early + BMM"].iloc[0]
+                "ALSO-min π", "AdamW loss", "AdamW AUM", "AdamW mean loss"} <= set(rows["detector"])
+        assert rows["auc_mean"].is_monotonic_decreasing and rows["rank"].tolist() == list(range(1, 15))
+        runs = rows[rows["method"] != "crossval"]
+        for decision in ("bmm", "gmm"):
+            assert runs[f"f1_{decision}_mean"].between(0, 1).all() and runs[f"noise_rate_est_{decision}_mean"].notna().all()
+        assert rows.loc[rows["method"] == "crossval", "f1_bmm_mean"].isna().all()
+        assert rows.loc[rows["method"] == "crossval", "f1_cleanlab_mean"].between(0, 1).all()
+        stopped = rows[rows["detector"] == "AdamW loss, stopped early"].iloc[0]
         assert 1 <= stopped["epoch"] <= 3 and stopped["verdict_vs_ours"] in ("ahead", "behind", "within noise")
-        # every detector compared with the paper's method and the best one, paired, with an interval
+        # every score compared with the paper's method and the best one, paired, with an interval
         assert rows.loc[rows["ours"], "verdict_vs_ours"].item() == "reference"
         assert set(rows["verdict_vs_best"]) <= {"reference", "ahead", "behind", "within noise"}
         assert (rows["auc_vs_ours_low"] <= rows["auc_vs_ours_high"]).all()
-        assert rows["ours"].sum() == 1 and rows.loc[rows["ours"], "detector"].item() == "ALSO-min π + BMM"
+        assert rows["ours"].sum() == 1 and rows.loc[rows["ours"], "detector"].item() == "ALSO-min π"
         assert np.all((rows["auc_mean"] >= 0) & (rows["auc_mean"] <= 1))
         network = rows[rows["detector"].str.startswith("cleanlab, network")].iloc[0]
         assert network["training_jobs"] == 2 and network["training_seconds"] > 0
         assert (rows.loc[rows["method"] != "crossval", "training_jobs"] == 1).all()
-    assert (results / "tables" / "leaderboard.md").read_text().count("**ALSO-min π + BMM**") == 2
+    markdown = (results / "tables" / "leaderboard.md").read_text()
+    assert markdown.count("**ALSO-min π**") == 2 and markdown.count("Best by ROC-AUC") == 2
+    assert "| BMM: P / R / F1 / rate | GMM: P / R / F1 / rate | cleanlab: P / R / F1 / rate |" in markdown
+    paired = pd.read_csv(results / "tables" / "leaderboard_paired.csv")
+    assert {"auc", "f1_bmm", "f1_gmm"} <= set(paired["metric"]) and set(paired["detector"]) <= set(board["detector"])
     for ext in ("png", "pdf"):
         assert (results / "figures" / f"leaderboard.{ext}").stat().st_size > 1000
     # the folds' out-of-sample predictions come from models that never saw them

@@ -143,6 +143,46 @@ def test_prepared_roundtrip_is_memory_mapped(tmp_path):
     assert D.dataset_metadata("prepared", out)["file_names"] == written.file_names
 
 
+def test_an_unreadable_image_fails_by_default_and_is_skipped_listed_and_logged_on_request(tmp_path, caplog):
+    import logging
+
+    import pandas as pd
+
+    from alsofilter.config import ConfigError, check_config
+
+    root = split_folder(tmp_path / "imgs", train=5, test=2)
+    (root / "train" / "dog" / "dog_2.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")   # a real folder's broken file
+    (root / "test" / "cat" / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match="cannot read image .*dog_2.png"):
+        D.load_image_folder(root)
+    with pytest.raises(ValueError, match="cannot read image"):
+        prepare_dataset("mine", tmp_path / "strict", dataset_options={"format": "image_folder", "path": str(root)})
+    out = tmp_path / "prepared"
+    options = {"format": "image_folder", "path": str(root), "skip_unreadable": True}
+    with caplog.at_level(logging.WARNING, logger="alsofilter.stages.prepare_data"):
+        data = prepare_dataset("mine", out, dataset_options=options)
+    assert (data.num_train, data.num_test) == (14, 6) and "train/dog/dog_2.png" not in data.file_names
+    listed = pd.read_csv(out / "unreadable_files.csv")
+    assert listed["file_name"].tolist() == ["train/dog/dog_2.png", "test/cat/broken.jpg"]
+    assert listed["error"].str.contains("cannot read image").all()
+    assert json.loads((out / "dataset.json").read_text())["unreadable_files"] == 2
+    assert "left out 2 unreadable file(s)" in caplog.text
+    assert D.load_prepared(out).num_train == 14
+    # once the files are fixed, the list goes with them
+    (root / "train" / "dog" / "dog_2.png").unlink()
+    (root / "test" / "cat" / "broken.jpg").unlink()
+    prepare_dataset("mine", out, dataset_options=options)
+    assert not (out / "unreadable_files.csv").exists()
+    # the setting is image folders' only
+    base = {"experiment": "x", "scenarios": [{"dataset": "mine", "arch": "resnet18", "noise": "symmetric", "rate": 0.0}],
+            "methods": ["adamw"], "seeds": [1], "signals": ["loss"], "training": {"batch_size": 4}}
+    check_config({**base, "datasets": {"mine": {"format": "image_folder", "path": str(root),
+                                                "options": {"skip_unreadable": True}}}}, check_files=False)
+    with pytest.raises(ConfigError, match="skip_unreadable"):
+        check_config({**base, "datasets": {"mine": {"format": "npz", "path": "x.npz",
+                                                    "options": {"skip_unreadable": True}}}}, check_files=False)
+
+
 def test_prepared_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a prepared dataset"):
         D.load_prepared(tmp_path)

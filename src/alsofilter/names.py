@@ -61,3 +61,5 @@ def crossval_label(detector: str, folds: int | None = None) -> str:
 
 #: the paper's method, marked in every output
 OURS = detector_label("also-min", "weight", "bmm")
+#: its score (the leaderboard's row of it: one row per score, its decisions side by side)
+OURS_SCORE = score_label("also-min", "weight")

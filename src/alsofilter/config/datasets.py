@@ -53,7 +53,7 @@ FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
     "cifar10": ("verify_md5", "download"),
     "cifar100": ("verify_md5", "download"),
     "npz": (),
-    "image_folder": (),
+    "image_folder": ("skip_unreadable",),
 }
 
 

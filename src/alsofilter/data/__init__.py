@@ -99,7 +99,7 @@ _OPTIONS = {
     "cifar10": ("verify_md5",),
     "cifar100": ("verify_md5",),
     "npz": ("path",),
-    "image_folder": ("path", "workers"),
+    "image_folder": ("path", "workers", "skip_unreadable"),
     "prepared": ("path",),
 }
 
@@ -108,8 +108,8 @@ def load_dataset(name: str, data_dir=None, **options) -> ImageDataset:
     """Load a dataset by name: one of :data:`DATASETS`.
 
     ``digits`` takes ``test_fraction``/``split_seed``; ``cifar10``/``cifar100`` need ``data_dir``
-    and take ``verify_md5``. Also ``"npz"``, ``"image_folder"`` (option ``workers``: decoding
-    threads) and ``"prepared"`` (the pipeline's cache), whose file or folder is given as ``path``
+    and take ``verify_md5``. Also ``"npz"``, ``"image_folder"`` (options ``workers``: decoding
+    threads; ``skip_unreadable``: leave out files that cannot be decoded) and ``"prepared"`` (the pipeline's cache), whose file or folder is given as ``path``
     (or ``data_dir``).
     """
     if name not in _OPTIONS:
@@ -134,4 +134,5 @@ def load_dataset(name: str, data_dir=None, **options) -> ImageDataset:
         return load_npz(path)
     if name == "prepared":
         return load_prepared(path)
-    return load_image_folder(path, workers=options.get("workers", 1))
+    return load_image_folder(path, workers=options.get("workers", 1),
+                             skip_unreadable=bool(options.get("skip_unreadable", False)))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from alsofilter.data.container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 CIFAR10_DIRNAME = "cifar-10-batches-py"
@@ -209,7 +209,7 @@ def load_cifar10(data_dir, verify_md5: bool = True) -> ImageDataset:
         xs.append(x)
         ys.append(y)
     x_test, (y_test,) = _cifar_batch(paths["test_batch"], ("labels",), {"labels": 10})
-    return _make_dataset(
+    return ImageDataset.from_arrays(
         "cifar10", np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys),
         np.ascontiguousarray(x_test), y_test, num_classes=10, class_names=class_names,
     )
@@ -236,7 +236,7 @@ def load_cifar100(data_dir, verify_md5: bool = True) -> ImageDataset:
                     f"{int(fine_to_coarse[f])} and {c}"
                 )
             fine_to_coarse[f] = c
-    return _make_dataset(
+    return ImageDataset.from_arrays(
         "cifar100", np.ascontiguousarray(x_train), y_train, np.ascontiguousarray(x_test), y_test,
         num_classes=100, class_names=fine_names, fine_to_coarse=fine_to_coarse,
     )

@@ -26,6 +26,22 @@ class ImageDataset:
     #: index of each training / test image in its full source, when it is a subset (None: all)
     source_index: np.ndarray | None = None
     test_source_index: np.ndarray | None = None
+    #: ``(file, error)`` of each source file left out because it could not be read (image
+    #: folders loaded with ``skip_unreadable``; None: not asked to skip any)
+    unreadable_files: list[tuple[str, str]] | None = None
+
+    @classmethod
+    def from_arrays(cls, name: str, x_train: np.ndarray, y_train, x_test: np.ndarray | None, y_test,
+                    num_classes: int, class_names, file_names=None, fine_to_coarse=None,
+                    test_file_names=None) -> "ImageDataset":
+        """A dataset from arrays in memory: uint8 images ``(N, C, H, W)`` (and ``(M, C, H, W)``
+        or None), integer labels; the normalisation statistics are computed from ``x_train``
+        (:func:`channel_stats`). Every loader builds its dataset with it."""
+        mean, std = channel_stats(x_train)
+        return cls(name=name, x_train=x_train, y_train=np.asarray(y_train, dtype=np.int64), x_test=x_test,
+                   y_test=None if y_test is None else np.asarray(y_test, dtype=np.int64),
+                   num_classes=int(num_classes), class_names=list(class_names), mean=mean, std=std,
+                   file_names=file_names, fine_to_coarse=fine_to_coarse, test_file_names=test_file_names)
 
     @property
     def in_channels(self) -> int:
@@ -66,25 +82,3 @@ def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
         stds.append(float(np.sqrt(var)))
     return tuple(means), tuple(stds)
 
-
-def _make_dataset(name, x_train, y_train, x_test, y_test, num_classes, class_names,
-                  file_names=None, fine_to_coarse=None, test_file_names=None) -> ImageDataset:
-    mean, std = channel_stats(x_train)
-    return ImageDataset(
-        name=name,
-        x_train=x_train,
-        y_train=np.asarray(y_train, dtype=np.int64),
-        x_test=x_test,
-        y_test=None if y_test is None else np.asarray(y_test, dtype=np.int64),
-        num_classes=int(num_classes),
-        class_names=list(class_names),
-        mean=mean,
-        std=std,
-        file_names=file_names,
-        fine_to_coarse=fine_to_coarse,
-        test_file_names=test_file_names,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# digits

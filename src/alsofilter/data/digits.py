@@ -7,7 +7,7 @@ import pathlib
 
 import numpy as np
 
-from alsofilter.data.container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset
 from alsofilter.data.subset import stratified_split
 
 DIGITS_SIZE = 1797
@@ -57,7 +57,7 @@ def load_digits_dataset(test_fraction: float = 0.2, split_seed: int = 0) -> Imag
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     images, y = _digits_arrays()
     train_idx, test_idx = stratified_split(y, float(test_fraction), split_seed)
-    return _make_dataset(
+    return ImageDataset.from_arrays(
         "digits",
         np.ascontiguousarray(images[train_idx]), y[train_idx],
         np.ascontiguousarray(images[test_idx]), y[test_idx],

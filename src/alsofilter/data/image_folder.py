@@ -12,6 +12,10 @@ within a class; only files with an image extension (:data:`IMAGE_EXTENSIONS`) ar
 entries are skipped. All images must have the same size. If every image is greyscale the
 result has one channel, otherwise all are converted to RGB. ``file_names`` are relative to
 ``root`` (``"cat/001.png"``, ``"train/cat/001.png"``).
+
+A file that cannot be decoded (truncated, not an image despite its extension) stops the load with
+an error naming it; with ``skip_unreadable`` it is left out instead and reported in the
+dataset's ``unreadable_files`` (large real folders nearly always hold a few).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import pathlib
 
 import numpy as np
 
-from alsofilter.data.container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 SPLITS = ("train", "test")
@@ -88,22 +92,46 @@ def _decode(path: pathlib.Path) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
-def _decode_all(entries, workers: int) -> list[np.ndarray]:
+def _try_decode(path: pathlib.Path) -> np.ndarray | str:
+    """The image, or the error message when it cannot be read."""
+    try:
+        return _decode(path)
+    except ValueError as exc:
+        return str(exc)
+
+
+def _decode_all(entries, workers: int, skip_unreadable: bool = False) -> list[np.ndarray | str]:
+    """Each entry's image; with ``skip_unreadable`` an unreadable one gives its error message
+    instead of raising."""
     paths = [p for p, _ in entries]
+    decode = _try_decode if skip_unreadable else _decode
     if workers <= 1 or len(paths) < 256:
-        return [_decode(p) for p in paths]
+        return [decode(p) for p in paths]
     from concurrent.futures import ThreadPoolExecutor   # Pillow's decoders release the GIL
 
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(_decode, paths, chunksize=256))
+        return list(pool.map(decode, paths, chunksize=256))
 
 
-def load_image_folder(root, workers: int = 1) -> ImageDataset:
+def load_image_folder(root, workers: int = 1, skip_unreadable: bool = False) -> ImageDataset:
     """Images in ``root`` (either layout, see the module doc), decoded once with ``workers``
-    threads. Returns uint8 ``(N, C, H, W)``; ``x_test`` is None in the one-split layout."""
+    threads. Returns uint8 ``(N, C, H, W)``; ``x_test`` is None in the one-split layout. With
+    ``skip_unreadable``, files that cannot be decoded are left out and listed, with their error,
+    in the result's ``unreadable_files``; a class left without a readable image is an error."""
     root = pathlib.Path(root).expanduser()
     classes, entries = image_folder_entries(root)
-    arrays = {split: _decode_all(items, int(workers)) for split, items in entries.items()}
+    arrays = {split: _decode_all(items, int(workers), skip_unreadable) for split, items in entries.items()}
+    unreadable: list[tuple[str, str]] = []
+    if skip_unreadable:
+        for split in list(entries):
+            kept = [(entry, img) for entry, img in zip(entries[split], arrays[split]) if not isinstance(img, str)]
+            unreadable += [(p.relative_to(root).as_posix(), img) for (p, _), img in zip(entries[split], arrays[split])
+                           if isinstance(img, str)]
+            empty = sorted(set(classes) - {classes[label] for (_, label), _ in kept})
+            if empty:
+                raise ValueError(f"image folder {root}: no readable image left in class folder(s) "
+                                 f"{', '.join(empty)} of {split} (every file in it failed to decode)")
+            entries[split], arrays[split] = [e for e, _ in kept], [img for _, img in kept]
     first_path, first = entries["train"][0][0], arrays["train"][0]
     size = first.shape[:2]
     all_grey = True
@@ -133,5 +161,8 @@ def load_image_folder(root, workers: int = 1) -> ImageDataset:
     x_test = y_test = test_names = None
     if "test" in entries:
         x_test, y_test, test_names = stack(arrays["test"]), labels(entries["test"]), names(entries["test"])
-    return _make_dataset(root.name, stack(arrays["train"]), labels(entries["train"]), x_test, y_test,
-                         len(classes), classes, file_names=names(entries["train"]), test_file_names=test_names)
+    data = ImageDataset.from_arrays(root.name, stack(arrays["train"]), labels(entries["train"]), x_test, y_test,
+                                    len(classes), classes, file_names=names(entries["train"]),
+                                    test_file_names=test_names)
+    data.unreadable_files = unreadable if skip_unreadable else None
+    return data

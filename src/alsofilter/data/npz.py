@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 
-from alsofilter.data.container import ImageDataset, _make_dataset
+from alsofilter.data.container import ImageDataset
 
 
 def _to_nchw(x: np.ndarray, key: str, path: pathlib.Path) -> np.ndarray:
@@ -89,7 +89,7 @@ def load_npz(path) -> ImageDataset:
         file_names = _string_list(arrays["file_names"], "file_names", path)
         if len(file_names) != x.shape[0]:
             raise ValueError(f"{path}: 'file_names' has {len(file_names)} entries but there are {x.shape[0]} images")
-    return _make_dataset(path.stem, x, y, x_test, y_test, num_classes, class_names, file_names=file_names)
+    return ImageDataset.from_arrays(path.stem, x, y, x_test, y_test, num_classes, class_names, file_names=file_names)
 
 
 def _string_list(arr: np.ndarray, key: str, path: pathlib.Path) -> list[str]:

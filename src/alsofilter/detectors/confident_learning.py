@@ -43,9 +43,14 @@ def fold_indices(labels: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.n
     labels = np.asarray(labels)
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
         raise ValueError(f"crossval folds must be an integer >= 2, got {n_folds!r}")
-    largest = np.bincount(labels).max()
-    if largest < n_folds:
-        raise ValueError(f"crossval folds = {n_folds} but the largest class has only {largest} samples")
+    counts = np.bincount(labels)
+    small = {int(c): int(counts[c]) for c in np.flatnonzero((counts > 0) & (counts < n_folds))}
+    if small:
+        # fewer than K samples: some folds hold none of the class out, and with one sample the
+        # model that scores it never saw its class
+        raise ValueError(f"crossval.folds = {n_folds} needs at least {n_folds} samples of every class; "
+                         + ", ".join(f"class {c} has {k}" for c, k in small.items())
+                         + ": lower crossval.folds or leave out the cross-validated detectors (crossval.detectors: [])")
     splitter = StratifiedKFold(n_splits=int(n_folds), shuffle=True, random_state=int(seed) % 2**32)
     return [(np.sort(tr).astype(np.int64), np.sort(te).astype(np.int64))
             for tr, te in splitter.split(np.zeros(len(labels)), labels)]

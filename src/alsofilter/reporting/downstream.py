@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 from alsofilter.data.noise import read_noise_table
 from alsofilter.detectors.decisions import parse_detector, read_cleaned_labels, training_set
 from alsofilter.reporting.aggregate import delta_with_interval, mean_pm_std, mean_std_over_seeds
-from alsofilter.reporting.figures import save_figure, scenario_title
+from alsofilter.reporting.figures import fitted_range, save_figure, scenario_title
 from alsofilter.reporting.leaderboard import SCENARIO, benchmark_seconds
 from alsofilter.reporting.paired import LEVEL, combine_seeds, verdict
 
@@ -158,7 +158,8 @@ def markdown(table: pd.DataFrame) -> str:
     paired = "verdict_vs_none" in table
     for scen, rows in table.groupby(SCENARIO, sort=False):
         dataset, arch, noise, rate = scen
-        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({int(rows['seeds'].max())} seeds)", "",
+        seeds = int(rows["seeds"].max())
+        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({seeds} seed{'s' if seeds != 1 else ''})", "",
                   "| detector | mode | kept | kept labels correct | final test acc | best test acc "
                   "| vs no filtering | vs ours | vs oracle | seconds |",
                   "|---|---|---|---|---|---|---|---|---:|---:|"]
@@ -182,54 +183,81 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
+#: marker of each mode (drop, relabel)
+MODE_MARKERS = {"drop": "o", "relabel": "D"}
+#: no filtering and the oracles: vertical lines (colour, line style, legend)
+REFERENCE_STYLES = {("none", "-"): ("black", "-", "no filtering"), ("oracle", "drop"): ("tab:green", "--", "oracle, drop"),
+                    ("oracle", "relabel"): ("tab:green", ":", "oracle, relabel")}
+
+
 def plot_downstream(table: pd.DataFrame, out_paths) -> None:
-    """One panel per scenario: final clean test accuracy (bar) of every detector, drop and relabel
-    side by side; no filtering and the oracles as vertical lines. Whiskers: the 95 % interval of
-    the paired difference to no filtering, around the bar's end (± std over seeds without it)."""
+    """One panel per scenario, one row per detector (best at the top): final clean test accuracy
+    after retraining (dot, mean over seeds; drop and relabel side by side) with the 95 % interval
+    of its paired difference to no filtering drawn around the dot (± std over seeds without it),
+    on an axis fitted to the dots, the whiskers and the references; no filtering and the oracles
+    as vertical lines: a whisker that crosses the no-filtering line is within noise of it. The
+    paper's method in bold with a star, the best (detector, mode) with a ring."""
     scenarios = list(table.groupby(SCENARIO, sort=False))
-    ncols = min(3, len(scenarios))
+    ncols = min(2, len(scenarios))
     nrows = -(-len(scenarios) // ncols)
     n_detectors = max(rows["detector"].nunique() for _, rows in scenarios)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, max(2.8, 0.5 * n_detectors + 1.8) * nrows),
-                             squeeze=False)
-    for ax, (scen, rows) in zip(axes.flat, scenarios):
+    height = max(2.6, 0.42 * n_detectors + 1.4)
+    fig = plt.figure(figsize=(7.0 * ncols, height * nrows + 0.5), layout="constrained")
+    panels = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in panels.flat[len(scenarios):]:
+        ax.axis("off")
+    ours_label = parse_detector(OURS_DETECTOR).label
+    for ax, (scen, rows) in zip(panels.flat, scenarios):
         refs = rows[rows["detector"].isin(["none", "oracle"])]
         rows = rows[~rows["detector"].isin(["none", "oracle"])]
-        labels = list(dict.fromkeys(rows.sort_values("final_acc_mean", kind="stable")["label"]))
+        order = rows.groupby("label", sort=False)["final_acc_mean"].max().sort_values(kind="stable")
+        labels = list(order.index)                       # ascending: the best ends on top
         modes = [m for m in MODE_COLORS if m in set(rows["mode"])] or ["drop"]
-        height = 0.8 / len(modes)
+        offset = 0.32 / max(1, len(modes) - 1) if len(modes) > 1 else 0.0
+        ends = [refs["final_acc_mean"].to_numpy(float)]
+        best = rows.loc[rows["final_acc_mean"].idxmax()] if rows["final_acc_mean"].notna().any() else None
         for k, mode in enumerate(modes):
             part = rows[rows["mode"] == mode].set_index("label").reindex(labels)
-            y = np.arange(len(labels)) + (k - (len(modes) - 1) / 2) * height
+            y = np.arange(len(labels)) + (k - (len(modes) - 1) / 2) * offset
+            acc = part["final_acc_mean"].to_numpy(float)
             if "vs_none_low" in part and part["vs_none_low"].notna().any():
-                # the 95 % interval of the paired difference to no filtering, around the bar's end:
-                # a whisker that crosses the no-filtering line is within noise of it
-                xerr = np.vstack([(part["vs_none"] - part["vs_none_low"]).fillna(0).clip(lower=0),
-                                  (part["vs_none_high"] - part["vs_none"]).fillna(0).clip(lower=0)])
+                below = (part["vs_none"] - part["vs_none_low"]).to_numpy(float)
+                above = (part["vs_none_high"] - part["vs_none"]).to_numpy(float)
             else:
-                xerr = part["final_acc_std"].fillna(0)
-            ax.barh(y, part["final_acc_mean"], height=height, xerr=xerr,
-                    color=MODE_COLORS[mode], alpha=0.85, capsize=2, label=mode)
-        styles = {("none", "-"): ("k", "-", "no filtering"), ("oracle", "drop"): ("tab:green", "--", "oracle, drop"),
-                  ("oracle", "relabel"): ("tab:green", ":", "oracle, relabel")}
+                below = above = part["final_acc_std"].to_numpy(float)
+            below, above = np.nan_to_num(np.clip(below, 0, None)), np.nan_to_num(np.clip(above, 0, None))
+            ax.errorbar(acc, y, xerr=[below, above], fmt="none", ecolor=MODE_COLORS[mode], elinewidth=1.3,
+                        capsize=2.5, alpha=0.9)
+            ours = np.array([label == ours_label for label in labels])
+            ax.scatter(acc[~ours], y[~ours], marker=MODE_MARKERS.get(mode, "o"), s=30, c=MODE_COLORS[mode],
+                       zorder=3, label=mode)
+            ax.scatter(acc[ours], y[ours], marker="*", s=150, c=MODE_COLORS[mode], edgecolors="black",
+                       linewidths=0.6, zorder=4)
+            if best is not None and best["mode"] == mode:
+                i = labels.index(best["label"])
+                ax.scatter([acc[i]], [y[i]], s=220, facecolors="none", edgecolors="goldenrod", linewidths=1.8,
+                           zorder=5, label="best")
+            ends += [acc - below, acc + above]
         for _, r in refs.iterrows():
-            color, ls, name = styles[(r["detector"], r["mode"])]
-            ax.axvline(r["final_acc_mean"], color=color, ls=ls, lw=1.2, label=name)
+            color, ls, name = REFERENCE_STYLES[(r["detector"], r["mode"])]
+            ax.axvline(r["final_acc_mean"], color=color, ls=ls, lw=1.2, label=name, zorder=1)
+        ax.set_xlim(*fitted_range(np.concatenate(ends)))
         ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
         for tick in ax.get_yticklabels():   # the paper's method in bold, as in the leaderboard
-            tick.set_fontweight("bold" if tick.get_text().startswith("ALSO-min π") else "normal")
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("clean test accuracy after retraining, final epoch")
-        ax.set_title(scenario_title(*scen), fontsize=10)
-    for ax in axes.flat[len(scenarios):]:
-        ax.axis("off")
+            tick.set_fontweight("bold" if tick.get_text() == ours_label else "normal")
+        ax.set_ylim(-0.7, len(labels) - 0.3)
+        ax.grid(axis="x", color="0.9", lw=0.6)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("clean test accuracy after retraining, final epoch (whisker: 95 % paired interval vs no filtering)",
+                      fontsize=8)
+        seeds = int(rows["seeds"].max()) if len(rows) else 0
+        ax.set_title(f"{scenario_title(*scen)} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=10, loc="left")
     handles = {}
-    for ax in axes.flat:
+    for ax in panels.flat:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(name, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8,
+    handles.setdefault(f"{ours_label}: the paper's method", plt.Line2D(
+        [], [], ls="none", marker="*", markersize=10, color="0.5", markeredgecolor="black"))
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(4, len(handles)), fontsize=8,
                frameon=False)
-    fig.tight_layout(rect=(0, 0.1 if nrows == 1 else 0.04, 1, 1))
     save_figure(fig, out_paths)
-
-

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from alsofilter.io import atomic_path
 
@@ -35,3 +36,20 @@ def scenario_title(dataset, arch, noise, rate) -> str:
     if str(noise).startswith("human-"):
         return f"{dataset} · {arch} · {str(noise).replace('-', ':', 1)}"
     return f"{dataset} · {arch} · {noise} {float(rate):g}"
+
+
+def fitted_range(values, pad: float = 0.08, lower: float = 0.0, upper: float = 1.0,
+                 min_span: float = 0.02) -> tuple[float, float]:
+    """Axis limits that fit ``values`` (NaN ignored) with ``pad`` of their span on each side,
+    kept within ``[lower, upper]`` (a score or an accuracy): the differences of 0.01–0.05 that
+    separate detectors stay visible, instead of an axis from 0 to 1. At least ``min_span`` wide."""
+    v = np.asarray(list(values), dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return lower, upper
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < min_span:
+        middle = (lo + hi) / 2
+        lo, hi = middle - min_span / 2, middle + min_span / 2
+    margin = pad * (hi - lo)
+    return max(lower, lo - margin), min(upper + margin / 4, hi + margin)

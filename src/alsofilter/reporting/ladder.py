@@ -24,7 +24,7 @@ import pandas as pd
 
 from alsofilter.config.settings import base_method
 from alsofilter.io import write_text_atomic
-from alsofilter.names import detector_label, score_label
+from alsofilter.names import score_label
 from alsofilter.reporting.aggregate import delta_with_interval, mean_pm_std, mean_std_over_seeds
 from alsofilter.reporting.figures import save_figure
 from alsofilter.reporting.leaderboard import SCENARIO, paired_against_references
@@ -87,7 +87,7 @@ def per_seed_rows(runs: Sequence[Mapping], metrics: Sequence[pd.DataFrame], hist
             last, best = part.iloc[-1], part.loc[part["auc"].idxmax()]
             rows.append({"n_train": sizes[run["dataset"]], **{k: run[k] for k in SCENARIO}, "seed": run["seed"],
                          "method": run["method"], "signal": signal,
-                         "detector": detector_label(run["method"], signal, "bmm"),
+                         "detector": score_label(run["method"], signal),
                          "epochs": int(last["epoch"]), "auc_final": last["auc"], "auc_best": best["auc"],
                          "epoch_best": int(best["epoch"]), "f1": last["f1"], "noise_rate_est": last["noise_rate_est"],
                          "noise_rate_true": last["noise_rate_true"],
@@ -100,7 +100,7 @@ def ladder_references(runs: Sequence[Mapping]) -> dict[tuple, dict[str, str]]:
     """Per rung (scenario key): role -> reference detector (:data:`REFERENCES`)."""
     out = {}
     for run in runs:
-        out[tuple(run[k] for k in SCENARIO)] = {role: detector_label(m, s, "bmm") for role, (m, s) in REFERENCES.items()}
+        out[tuple(run[k] for k in SCENARIO)] = {role: score_label(m, s) for role, (m, s) in REFERENCES.items()}
     return out
 
 

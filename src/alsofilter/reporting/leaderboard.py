@@ -9,10 +9,13 @@ A *detector* is a suspicion score plus a decision:
   of the network (``cleanlab_network``) or of a pixel classifier (``cleanlab_pixels``), with
   cleanlab's own decision.
 
-Per scenario the table gives, mean ± std over seeds: ROC-AUC and average precision of the score,
-precision / recall / F1 of the decision, and the cost — training jobs and their total seconds
+Per scenario the table has one row per score, mean ± std over seeds: its ROC-AUC, average
+precision and precision at the noise rate (which do not depend on the decision), then each of its
+decisions' precision / recall / F1 / estimated noise rate side by side (``precision_bmm``, …,
+``f1_gmm``, ``noise_rate_est_cleanlab``), and the cost — training jobs and their total seconds
 (Snakemake's benchmark files: wall seconds of the ``train`` job, of the K ``crossval_fold`` jobs,
-or of the pixel-classifier job).
+or of the pixel-classifier job). The rows are computed per seed with one row per score and
+decision (:func:`run_detections`, :func:`crossval_detections`) and folded by :func:`aggregate`.
 """
 from __future__ import annotations
 
@@ -26,16 +29,22 @@ import pandas as pd
 from alsofilter.config.grid import SCENARIO_KEYS
 from alsofilter.detectors.early_stopping import stop_epoch
 from alsofilter.io import write_text_atomic
-from alsofilter.names import OURS, crossval_label, detector_label
+from alsofilter.config.settings import base_method
+from alsofilter.names import OURS, OURS_SCORE, crossval_label, detector_label, score_label
 from alsofilter.reporting.aggregate import delta_with_interval, mean_pm_std, mean_std_over_seeds
-from alsofilter.reporting.figures import save_figure, scenario_title
-from alsofilter.reporting.paired import (DEFAULT_BOOTSTRAP, bootstrap_metrics, bootstrap_size, paired_comparisons,
-                                         resample_indices)
+from alsofilter.reporting.figures import fitted_range, save_figure, scenario_title
+from alsofilter.reporting.paired import (DEFAULT_BOOTSTRAP, bootstrap_f1, bootstrap_metrics, bootstrap_size,
+                                         paired_comparisons, resample_indices)
 
 SCENARIO = list(SCENARIO_KEYS)
-SCORES = ["auc", "ap", "precision", "recall", "f1", "noise_rate_est", "precision_at_noise_rate"]
-#: the reference detectors every detector is compared with, per scenario
-ROLES = {"ours": "the paper's method", "best": "the best detector by ROC-AUC"}
+#: metrics of a score: the same whichever decision is taken on it
+SCORE_METRICS = ["auc", "ap", "precision_at_noise_rate"]
+#: metrics of a decision on a score: one column group per decision in leaderboard.csv
+DECISION_METRICS = ["precision", "recall", "f1", "noise_rate_est"]
+#: what a per-seed detection row holds (one row per score and decision)
+SCORES = SCORE_METRICS + DECISION_METRICS
+#: the reference scores every score is compared with, per scenario
+ROLES = {"ours": "the paper's method", "best": "the best score by ROC-AUC"}
 
 
 def benchmark_seconds(paths: Iterable[str | Path]) -> float:
@@ -98,56 +107,120 @@ def crossval_detections(scenario: Mapping, detector: str, metrics_csv, benchmark
     return pd.DataFrame([out])
 
 
+def score_name(detector: str, decision: str) -> str:
+    """The score a per-seed detection row belongs to: its detector's name without the decision
+    (``ALSO-min π + BMM`` → ``ALSO-min π``; a cross-validated detector's name is its score's)."""
+    suffix = f" + {decision}"
+    return detector[:-len(suffix)] if detector.endswith(suffix) else detector
+
+
+def decision_key(decision: str) -> str:
+    """A decision's suffix in the leaderboard's columns: ``BMM`` → ``bmm`` (``f1_bmm_mean``)."""
+    return str(decision).lower()
+
+
+def per_score(detections: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """One row per (scenario, seed, score) of the per-seed ``detections`` (one row per score and
+    decision, :func:`run_detections`, :func:`crossval_detections`): the score's metrics
+    (:data:`SCORE_METRICS`, the same whichever decision) and each decision's
+    (:data:`DECISION_METRICS`) as ``{metric}_{decision}`` (``f1_bmm``, ``f1_gmm``,
+    ``f1_cleanlab``), with ``decisions`` naming those the score has. Returns the frame (score
+    name in ``detector``) and the decisions in order of appearance."""
+    d = detections.assign(**{m: np.nan for m in SCORES if m not in detections})   # e.g. an older run's metrics
+    if "epoch" not in d:
+        d = d.assign(epoch=np.nan)
+    d = d.assign(score=[score_name(det, dec) for det, dec in zip(d["detector"], d["decision"])])
+    keys = SCENARIO + ["seed", "score", "method", "signal"]
+    grouped = d.groupby(keys, sort=False, dropna=False)
+    wide = grouped[SCORE_METRICS + ["training_jobs", "training_seconds", "epoch"]].first()
+    wide["decisions"] = grouped["decision"].agg(lambda s: ", ".join(dict.fromkeys(s)))
+    decisions = list(dict.fromkeys(d["decision"]))
+    for decision in decisions:
+        part = d[d["decision"] == decision].set_index(keys)[DECISION_METRICS]
+        part.columns = [f"{m}_{decision_key(decision)}" for m in DECISION_METRICS]
+        wide = wide.join(part)
+    return wide.reset_index().rename(columns={"score": "detector"}), decisions
+
+
 def aggregate(detections: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per (scenario, detector), sorted by mean AUC within a scenario;
-    ``training_seconds`` is the mean per seed; ``ours`` marks ALSO-min π + BMM."""
-    keys = SCENARIO + ["detector", "method", "signal", "decision"]
-    missing = [m for m in SCORES if m not in detections]     # e.g. metrics of an older run
-    detections = detections.assign(**{m: np.nan for m in missing})
-    if "epoch" not in detections:
-        detections = detections.assign(epoch=np.nan)
-    table = mean_std_over_seeds(detections, keys, SCORES, means=["training_jobs", "training_seconds", "epoch"])
-    table["ours"] = table["detector"] == OURS
+    """The leaderboard: one row per (scenario, score), mean and std over seeds of the score's
+    metrics and of each of its decisions' (``precision_bmm_mean``, …, ``f1_gmm_std``,
+    ``noise_rate_est_cleanlab_mean``; NaN where a score lacks that decision), sorted by mean AUC
+    within a scenario (``rank``); ``training_seconds`` is the mean per seed; ``ours`` marks
+    ALSO-min π, whose BMM decision is the paper's method."""
+    wide, decisions = per_score(detections)
+    values = SCORE_METRICS + [f"{m}_{decision_key(dec)}" for dec in decisions for m in DECISION_METRICS]
+    keys = SCENARIO + ["detector", "method", "signal"]
+    table = mean_std_over_seeds(wide, keys, values, means=["training_jobs", "training_seconds", "epoch"])
+    labels = wide.groupby(keys, sort=False, dropna=False)["decisions"].first().reset_index()
+    table = table.merge(labels, on=keys, how="left")
+    table.insert(len(keys), "decisions", table.pop("decisions"))
+    table["ours"] = table["detector"] == OURS_SCORE
     table = table.sort_values(SCENARIO + ["auc_mean"], ascending=[True] * len(SCENARIO) + [False],
                               kind="stable").reset_index(drop=True)
     table.insert(len(SCENARIO), "rank", table.groupby(SCENARIO, sort=False).cumcount() + 1)
     return table
 
 
+def table_decisions(table: pd.DataFrame) -> list[str]:
+    """The decisions the leaderboard ``table`` has columns for, in order (``["bmm", "gmm",
+    "cleanlab"]``)."""
+    return [c[:-len("_mean")].split("_", 1)[1] for c in table.columns
+            if c.startswith("f1_") and c.endswith("_mean")]
+
+
 def paired_against_references(table: pd.DataFrame | None, samples: Mapping[tuple, Mapping[str, tuple]],
                                n_boot: int = DEFAULT_BOOTSTRAP,
                                references: Mapping[tuple, Mapping[str, str]] | None = None) -> pd.DataFrame:
-    """Every detector against the paper's method and against the best detector of its scenario,
-    paired on the same samples and seeds (:mod:`alsofilter.reporting.paired`).
+    """Every score against the paper's method and against the best score of its scenario,
+    paired on the same samples and seeds (:mod:`alsofilter.reporting.paired`): the score's
+    metrics, and the F1 of each decision against the reference's same decision (``f1_bmm``, …;
+    a pair where one side lacks the decision is left out).
 
-    table : :func:`aggregate`'s; samples : (dataset, arch, noise, rate, seed) → detector →
-    ``(is_noisy, score, flagged)`` (N,) arrays of its last epoch; references : scenario → {role:
-    detector} instead of the paper's method and the best of ``table`` (e.g. the scale ladder's
-    AdamW references; ``table`` is then not read). Returns
-    :func:`~alsofilter.reporting.paired.paired_comparisons`' rows."""
-    boot, points = {}, []
+    table : :func:`aggregate`'s; samples : (dataset, arch, noise, rate, seed) → score →
+    ``(is_noisy, score, {decision: flagged})``, (N,) arrays of its last epoch, decisions named
+    as in the detections (``BMM``, ``GMM``, ``cleanlab``); references : scenario → {role: score}
+    instead of the paper's method and the best of ``table`` (the scale ladder's AdamW references;
+    ``table`` is then not read). Returns :func:`~alsofilter.reporting.paired.paired_comparisons`' rows."""
+    boot, points, metrics = {}, [], list(SCORE_METRICS)
     for key, detectors in samples.items():
         n = len(next(iter(detectors.values()))[0])
         indices = resample_indices(n, min(n_boot, bootstrap_size(n)), seed=int(key[-1]))
         identity = np.arange(n)[None, :]
         boot[key] = {}
-        for name, (is_noisy, score, flagged) in detectors.items():
-            boot[key][name] = bootstrap_metrics(is_noisy, score, flagged, indices)
-            full = bootstrap_metrics(is_noisy, score, flagged, identity)
-            points.append({**dict(zip(SCENARIO + ["seed"], key)), "detector": name,
-                           **{m: float(v[0]) for m, v in full.items()}})
-    if references is not None:
-        return paired_comparisons(boot, pd.DataFrame(points), SCENARIO, references)
-    references = {}
-    for scen, rows in table.groupby(SCENARIO, sort=False):
-        roles = {"best": rows.iloc[0]["detector"]}             # aggregate() sorts by mean AUC
-        if (rows["detector"] == OURS).any():
-            roles["ours"] = OURS
-        references[tuple(scen)] = roles
+        for name, (is_noisy, score, flags) in detectors.items():
+            first = next(iter(flags.values()), np.zeros(n, bool))
+            resampled = bootstrap_metrics(is_noisy, score, first, indices)
+            full = bootstrap_metrics(is_noisy, score, first, identity)
+            values = {m: resampled[m] for m in SCORE_METRICS}
+            point = {m: float(full[m][0]) for m in SCORE_METRICS}
+            for decision, flagged in flags.items():
+                column = f"f1_{decision_key(decision)}"
+                values[column] = bootstrap_f1(is_noisy, flagged, indices)
+                point[column] = float(bootstrap_f1(is_noisy, flagged, identity)[0])
+                if column not in metrics:
+                    metrics.append(column)
+            boot[key][name] = values
+            points.append({**dict(zip(SCENARIO + ["seed"], key)), "detector": name, **point})
+    for key, detectors in boot.items():     # a decision a score lacks: NaN, so its pairs drop out
+        for values in detectors.values():
+            width = len(values["auc"])
+            values.update({m: np.full(width, np.nan) for m in metrics if m not in values})
+    if references is None:
+        references = {}
+        for scen, rows in table.groupby(SCENARIO, sort=False):
+            roles = {"best": rows.iloc[0]["detector"]}             # aggregate() sorts by mean AUC
+            if (rows["detector"] == OURS_SCORE).any():
+                roles["ours"] = OURS_SCORE
+            references[tuple(scen)] = roles
+    columns = [*SCENARIO, "detector", "role", "reference", "metric", "delta", "low", "high", "seeds", "verdict"]
     if not points:
-        return pd.DataFrame(columns=[*SCENARIO, "detector", "role", "reference", "metric", "delta", "low",
-                                     "high", "seeds", "verdict"])
-    return paired_comparisons(boot, pd.DataFrame(points), SCENARIO, references)
+        return pd.DataFrame(columns=columns)
+    paired = paired_comparisons(boot, pd.DataFrame(points).reindex(columns=[*SCENARIO, "seed", "detector", *metrics]),
+                                SCENARIO, references, metrics=metrics)
+    if paired.empty:
+        return pd.DataFrame(columns=columns)
+    return paired[np.isfinite(paired["delta"].astype(float))].reset_index(drop=True)
 
 
 def with_verdicts(table: pd.DataFrame, paired: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
@@ -168,59 +241,91 @@ def with_verdicts(table: pd.DataFrame, paired: pd.DataFrame, metric: str = "auc"
 
 def summary_sentences(rows: pd.DataFrame) -> list[str]:
     """What one scenario's verdicts say, in words (generated, never written by hand): the best
-    detector, where the paper's method stands against it, and which detectors are ahead of or
-    behind the paper's method beyond noise."""
+    score, where the paper's method stands against it, which scores are ahead of or behind the
+    paper's method beyond noise, and what the paper's decision (the BMM on its π) and the GMM
+    on the same π flag."""
     best = rows.iloc[0]
     seeds = int(rows["seeds"].max())
     lines = [f"Best by ROC-AUC: {best['detector']} ({best['auc_mean']:.3f})."]
-    ours = rows[rows["detector"] == OURS]
+    ours = rows[rows["detector"] == OURS_SCORE]
     if len(ours) and "verdict_vs_best" in rows:
         o = ours.iloc[0]
         if o["detector"] == best["detector"]:
-            lines.append(f"{OURS} is the best detector here.")
+            lines.append(f"{OURS_SCORE} (the paper's method) is the best score here.")
         else:
             word = {"behind": "behind it beyond noise", "ahead": "ahead of it beyond noise",
                     "within noise": "within noise of it"}.get(o["verdict_vs_best"], "not compared with it")
-            lines.append(f"{OURS} is {word}: ROC-AUC {delta_with_interval(o['auc_vs_best'], o['auc_vs_best_low'], o['auc_vs_best_high'])}.")
-        others = rows[rows["detector"] != OURS]
+            lines.append(f"{OURS_SCORE} (the paper's method) is {word}: ROC-AUC "
+                         f"{delta_with_interval(o['auc_vs_best'], o['auc_vs_best_low'], o['auc_vs_best_high'])}.")
+        others = rows[rows["detector"] != OURS_SCORE]
         for verdict_word, phrase in (("behind", "Ahead of {ours} beyond noise"), ("ahead", "Behind {ours} beyond noise")):
-            # a detector is ahead of ours when ours is behind it: read its own verdict against ours
+            # a score is ahead of ours when ours is behind it: read its own verdict against ours
             names = others[others["verdict_vs_ours"] == ("ahead" if verdict_word == "behind" else "behind")]["detector"]
-            lines.append(f"{phrase.format(ours=OURS)}: {', '.join(names) if len(names) else 'none'}.")
+            # "; ": names such as "cleanlab, network 5-fold CV" hold commas
+            lines.append(f"{phrase.format(ours=OURS_SCORE)}: {'; '.join(names) if len(names) else 'none'}.")
         within = int((others["verdict_vs_ours"] == "within noise").sum())
-        lines.append(f"Within noise of {OURS}: {within} detector{'s' if within != 1 else ''}.")
-        stopped = rows[rows["detector"] == detector_label(STOPPED_SIGNAL[0], STOPPED_SIGNAL[2], "bmm")]
+        lines.append(f"Within noise of {OURS_SCORE}: {within} score{'s' if within != 1 else ''}.")
+        stopped = rows[rows["detector"] == score_label(STOPPED_SIGNAL[0], STOPPED_SIGNAL[2])]
         if len(stopped):
             s = stopped.iloc[0]
             word = {"ahead": "ahead of", "behind": "behind", "within noise": "within noise of"}.get(s["verdict_vs_ours"], "not compared with")
             lines.append(f"Without clean labels, AdamW stopped early (epoch {s['epoch']:.1f} on average) is {word} "
-                         f"{OURS}: ROC-AUC {delta_with_interval(s['auc_vs_ours'], s['auc_vs_ours_low'], s['auc_vs_ours_high'])}.")
+                         f"{OURS_SCORE}: ROC-AUC {delta_with_interval(s['auc_vs_ours'], s['auc_vs_ours_low'], s['auc_vs_ours_high'])}.")
+        decided = [(d, o.get(f"f1_{d}_mean", np.nan), o.get(f"noise_rate_est_{d}_mean", np.nan)) for d in ("bmm", "gmm")]
+        decided = [f"{d.upper()} F1 {f1:.3f}, estimated noise rate {rate:.3f}" for d, f1, rate in decided if np.isfinite(f1)]
+        if decided:
+            lines.append(f"Decisions on {OURS_SCORE}: " + "; ".join(decided) + f" (the paper's: {OURS}).")
     if seeds == 1:
         lines.append("One seed: the intervals cover the finite sample only, not another run.")
     return lines
 
 
+def _decision_cell(row: pd.Series, decision: str) -> str:
+    """``0.912 / 0.851 / 0.880 / 0.381``: a decision's precision / recall / F1 / estimated noise
+    rate (means over seeds), ``–`` where the score has no such decision."""
+    values = [row.get(f"{m}_{decision}_mean", np.nan) for m in DECISION_METRICS]
+    if not np.isfinite(values).any():
+        return "–"
+    return " / ".join("–" if not np.isfinite(v) else f"{v:.3f}" for v in values)
+
+
+def _decision_header(decision: str) -> str:
+    return {"bmm": "BMM", "gmm": "GMM"}.get(decision, decision)
+
+
 def markdown(table: pd.DataFrame) -> str:
-    """One Markdown table per scenario, the paper's method in bold, the paired differences of
-    ROC-AUC to it and to the best detector with their 95 % intervals, and the verdicts in words."""
-    parts = ["# Leaderboard: every detector on the same noise files (final epoch, mean ± std over seeds)",
-             "", f"Sorted by ROC-AUC. **Bold**: the paper's method ({OURS}). P@k: precision when as many "
-             "samples are flagged as are mislabeled. vs ours / vs best: the paired difference of ROC-AUC "
-             "(this detector minus the reference, mean over seeds) with its 95 % interval (bootstrap over "
-             "samples within each seed combined with the spread over seeds, docs/results.md). Cost: "
-             "training jobs of a network and their total wall seconds per seed (Snakemake benchmarks).", ""]
+    """One Markdown table per scenario, one row per score: ROC-AUC, AP and P@k, each decision's
+    precision / recall / F1 / estimated rate side by side, the paired differences of ROC-AUC to
+    the paper's method and to the best score with their 95 % intervals, and the verdicts in words."""
+    decisions = table_decisions(table)
+    parts = ["# Leaderboard: every detector on the same noise files (final epoch, mean over seeds)",
+             "", f"One row per score, sorted by ROC-AUC. **Bold**: {OURS_SCORE}, whose BMM decision is the "
+             f"paper's method ({OURS}). ROC-AUC, AP and P@k (precision when as many samples are flagged "
+             "as are mislabeled) rate the score, whichever decision is taken on it: mean ± std over seeds. "
+             + ", ".join(_decision_header(d) for d in decisions) + ": each decision on that score (BMM: the "
+             "paper's Beta mixture; GMM: DivideMix's Gaussian mixture; cleanlab: its own "
+             "find_label_issues), as precision / recall / F1 / estimated noise rate, means over seeds "
+             "(their std: leaderboard.csv); – where the score has no such decision. vs ours / vs best: "
+             "the paired difference of ROC-AUC (this score minus the reference, mean over seeds) with its "
+             "95 % interval (bootstrap over samples within each seed combined with the spread over seeds, "
+             "docs/results.md). Cost: training jobs of a network and their total wall seconds per seed "
+             "(Snakemake benchmarks).", ""]
     has_paired = "verdict_vs_ours" in table
     for scen, rows in table.groupby(SCENARIO, sort=False):
         dataset, arch, noise, rate = scen
-        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({int(rows['seeds'].max())} seeds)", "",
-                  "| rank | detector | ROC-AUC | AP | precision | recall | F1 | est. noise rate | P@k "
-                  + ("| vs ours | vs best " if has_paired else "") + "| jobs | seconds |",
-                  "|---:|---|---|---|---|---|---|---|---" + ("|---|---" if has_paired else "") + "|---:|---:|"]
+        here = [d for d in decisions if rows[f"f1_{d}_mean"].notna().any()]
+        seeds = int(rows["seeds"].max())
+        parts += [f"## {dataset}, {arch}, {noise} {rate:g} ({seeds} seed{'s' if seeds != 1 else ''})", "",
+                  "| rank | score | ROC-AUC | AP | P@k | "
+                  + "".join(f"{_decision_header(d)}: P / R / F1 / rate | " for d in here)
+                  + ("vs ours | vs best | " if has_paired else "") + "jobs | seconds |",
+                  "|---:|---|---|---|---|" + "---|" * len(here) + ("---|---|" if has_paired else "") + "---:|---:|"]
         for _, r in rows.iterrows():
             name = f"**{r['detector']}**" if r["ours"] else r["detector"]
             if r["signal"] == STOPPED_SIGNAL[2] and np.isfinite(r.get("epoch", np.nan)):
                 name += f" (epoch {r['epoch']:.1f})"
-            cells = [mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in SCORES]
+            cells = [mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in SCORE_METRICS]
+            cells += [_decision_cell(r, d) for d in here]
             if has_paired:
                 for role in ROLES:
                     text = delta_with_interval(r[f"auc_vs_{role}"], r[f"auc_vs_{role}_low"], r[f"auc_vs_{role}_high"])
@@ -249,49 +354,101 @@ def write_leaderboard(detections: pd.DataFrame, out_csv, out_md, samples: Mappin
     return table
 
 
+#: colour of a score's family: the method its run trains with (a variant: its method's), or cleanlab
+FAMILY_COLORS = {"also-min": "tab:blue", "adamw": "tab:red", "crossval": "tab:green", "also-max": "0.55"}
+FAMILY_LABELS = {"also-min": "ALSO-min (and its variants)", "adamw": "AdamW", "crossval": "cleanlab (cross-validated)",
+                 "also-max": "ALSO-max"}
+#: marker of each decision in the F1 panel (other decisions: a diamond)
+DECISION_MARKERS = {"bmm": "o", "gmm": "^", "cleanlab": "s"}
+
+
+def method_family(method: str) -> str:
+    """``also-min`` for ``also-min`` and its variants, ``crossval`` for cleanlab, else the method."""
+    if method == "crossval":
+        return method
+    try:
+        return base_method(method)
+    except ValueError:
+        return method
+
+
 def plot_leaderboard(table: pd.DataFrame, out_paths) -> None:
-    """One panel per scenario: ROC-AUC (bar) of every score, and F1 of its best decision (dot);
-    ALSO-min's signals blue (its π, the paper's method, labelled in bold), AdamW's red, cleanlab
-    green, ALSO-max grey. Whiskers: the 95 % interval of the detector's paired ROC-AUC difference
-    to the paper's method, drawn around its bar's end, with the paper's method's ROC-AUC as a
-    dashed line: a whisker that crosses the line is within noise of it (without paired
-    comparisons: ± std over seeds)."""
-    colors = {"also-min": "tab:blue", "adamw": "tab:red", "crossval": "tab:green"}
-    # AUC does not depend on the decision: one bar per score, F1 of its better decision
-    scores = (table.sort_values("f1_mean", ascending=False, kind="stable")
-              .groupby(SCENARIO + ["method", "signal"], sort=False).head(1))
-    scenarios = list(scores.groupby(SCENARIO, sort=False))
-    ncols = min(3, len(scenarios))
+    """Per scenario, two panels sharing one row per score, best at the top. Left: ROC-AUC at the
+    final epoch (dot, mean over seeds) with the 95 % interval of its paired difference to the
+    paper's method drawn around the dot (± std over seeds without paired comparisons), on an axis
+    fitted to the data; the dashed line is the paper's method: a whisker that crosses it is within
+    noise of it. The paper's method is a star with its name in bold, the best score has a ring.
+    Right: the F1 of each decision on the score (BMM ○, GMM △, cleanlab □), its own fitted axis.
+    Colour: the method the score comes from (ALSO-min blue, AdamW red, cleanlab green, ALSO-max grey)."""
+    scenarios = list(table.groupby(SCENARIO, sort=False))
+    decisions = table_decisions(table)
+    ncols = min(2, len(scenarios))
     nrows = -(-len(scenarios) // ncols)
-    height = 0.32 * max(len(g) for _, g in scenarios) + 1.2
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, height * nrows), squeeze=False)
-    for ax, (scen, rows) in zip(axes.flat, scenarios):
-        rows = rows.sort_values("auc_mean", kind="stable")
-        labels = [d.replace(" + BMM", "").replace(" + GMM", "") for d in rows["detector"]]
+    height = 0.24 * max(len(g) for _, g in scenarios) + 1.3
+    fig = plt.figure(figsize=(8.6 * ncols, height * nrows + 0.5), layout="constrained")
+    panels = fig.subfigures(nrows, ncols, squeeze=False)     # each lays out its own labels
+    paired = "auc_vs_ours_low" in table and table["auc_vs_ours_low"].notna().any()
+    for panel in panels.flat[len(scenarios):]:
+        panel.set_visible(False)
+    for panel, (scen, rows) in zip(panels.flat, scenarios):
+        ax, ax_f1 = panel.subplots(1, 2, sharey=True, width_ratios=[3.2, 1.2])
+        best = rows.iloc[0]["detector"]                       # aggregate() sorts by mean AUC
+        rows = rows.iloc[::-1]                                 # best on top
         y = np.arange(len(rows))
-        if "auc_vs_ours" in rows and rows["auc_vs_ours"].notna().any():
-            low = (rows["auc_vs_ours"] - rows["auc_vs_ours_low"]).fillna(0).clip(lower=0)
-            high = (rows["auc_vs_ours_high"] - rows["auc_vs_ours"]).fillna(0).clip(lower=0)
-            xerr = np.vstack([low, high])
-            ours = rows[rows["detector"] == OURS]
-            if len(ours):
-                ax.axvline(ours["auc_mean"].iloc[0], color="tab:blue", lw=1, ls="--", label=f"{OURS}")
+        auc = rows["auc_mean"].to_numpy(float)
+        if paired:
+            below = (rows["auc_vs_ours"] - rows["auc_vs_ours_low"]).to_numpy(float)
+            above = (rows["auc_vs_ours_high"] - rows["auc_vs_ours"]).to_numpy(float)
         else:
-            xerr = rows["auc_std"].fillna(0)
-        ax.barh(y, rows["auc_mean"], xerr=xerr,
-                color=[colors.get(m, "0.6") for m in rows["method"]], alpha=0.85, capsize=2)
-        ax.plot(rows["f1_mean"], y, "k.", label="F1 of the decision")
+            below = above = rows["auc_std"].to_numpy(float)
+        below, above = np.nan_to_num(np.clip(below, 0, None)), np.nan_to_num(np.clip(above, 0, None))
+        colors = [FAMILY_COLORS.get(method_family(m), "0.3") for m in rows["method"]]
+        is_ours = (rows["detector"] == OURS_SCORE).to_numpy()
+        is_best = (rows["detector"] == best).to_numpy()
+        for k in range(len(rows)):
+            ax.errorbar(auc[k], y[k], xerr=[[below[k]], [above[k]]], fmt="none", ecolor=colors[k], elinewidth=1.4,
+                        capsize=2.5, alpha=0.9)
+        ax.scatter(auc[~is_ours], y[~is_ours], c=[col for col, o in zip(colors, is_ours) if not o], s=30, zorder=3)
+        if is_ours.any():
+            ax.scatter(auc[is_ours], y[is_ours], marker="*", s=170, c="tab:blue", edgecolors="black",
+                       linewidths=0.6, zorder=4, label=f"{OURS_SCORE} + BMM: the paper's method")
+            ax.axvline(auc[is_ours][0], color="tab:blue", lw=0.9, ls="--", zorder=1)
+        ax.scatter(auc[is_best], y[is_best], s=240, facecolors="none", edgecolors="goldenrod", linewidths=1.8,
+                   zorder=5, label="best by ROC-AUC")
+        lo, hi = fitted_range(np.concatenate([auc - below, auc + above]))
+        ax.set_xlim(lo, hi)
+        if lo < 0.5 < hi:
+            ax.axvline(0.5, color="0.3", lw=0.8, ls=":", zorder=1)
+        labels = [f"{name}  {value:.3f}" if np.isfinite(value) else name for name, value in zip(rows["detector"], auc)]
         ax.set_yticks(y, labels, fontsize=8)
-        for tick, ours in zip(ax.get_yticklabels(), rows["detector"].str.startswith("ALSO-min π")):
+        for tick, ours in zip(ax.get_yticklabels(), is_ours):
             tick.set_fontweight("bold" if ours else "normal")
-        ax.axvline(0.5, color="0.3", lw=0.8, ls=":")
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("ROC-AUC (bar, 95 % interval vs ours) / F1 (dot), final epoch")
-        ax.set_title(scenario_title(*scen), fontsize=10)
-    for ax in axes.flat[len(scenarios):]:
-        ax.axis("off")
-    axes.flat[0].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.grid(axis="x", color="0.9", lw=0.6)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("ROC-AUC, final epoch" + (f" (whisker: 95 % paired interval vs {OURS_SCORE})" if paired
+                                                 else " (whisker: ± std over seeds)"), fontsize=8)
+        ax.set_title(f"{scenario_title(*scen)} ({int(rows['seeds'].max())} seed{'s' if rows['seeds'].max() > 1 else ''})",
+                     fontsize=10, loc="left")
+        f1_values = []
+        for d in decisions:
+            values = rows[f"f1_{d}_mean"].to_numpy(float)
+            f1_values.append(values)
+            ax_f1.scatter(values, y, marker=DECISION_MARKERS.get(d, "D"), s=26, c=colors, edgecolors="black",
+                          linewidths=0.4, zorder=3, label=f"{_decision_header(d)} decision")
+        ax_f1.set_xlim(*fitted_range(np.concatenate(f1_values) if f1_values else []))
+        ax_f1.tick_params(axis="y", labelleft=False)
+        ax_f1.grid(axis="x", color="0.9", lw=0.6)
+        ax_f1.set_axisbelow(True)
+        ax_f1.set_xlabel("F1 of each decision", fontsize=8)
+    handles = {}
+    for ax in (a for panel in panels.flat for a in panel.axes):
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(name, handle)
+    families = dict.fromkeys(method_family(m) for m in table["method"])
+    for family in families:
+        handles.setdefault(FAMILY_LABELS.get(family, family), plt.Line2D(
+            [], [], ls="none", marker="o", color=FAMILY_COLORS.get(family, "0.3")))
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(4, len(handles)), fontsize=8,
+               frameon=False)
     save_figure(fig, out_paths)
-
-

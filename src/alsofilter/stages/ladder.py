@@ -8,7 +8,7 @@ import pandas as pd
 
 from alsofilter.config.grid import SCENARIO_KEYS
 from alsofilter.logs import setup_logging
-from alsofilter.names import detector_label
+from alsofilter.names import score_label
 from alsofilter.reporting.ladder import ladder_signals, write_ladder
 from alsofilter.stages.leaderboard import run_samples
 
@@ -21,7 +21,7 @@ def ladder_files(runs: Sequence[Mapping], sizes: Mapping[str, int], metrics_path
     train job's Snakemake benchmark times its last sitting only)."""
     samples = {}
     for run, signals, mixture in zip(runs, signals_paths, mixture_paths, strict=True):
-        wanted = {detector_label(run["method"], s, "bmm") for s in ladder_signals(run["method"])}
+        wanted = {score_label(run["method"], s) for s in ladder_signals(run["method"])}
         found = run_samples(signals, mixture, run["method"])
         key = (*(run[k] for k in SCENARIO_KEYS), run["seed"])
         samples.setdefault(key, {}).update({name: v for name, v in found.items() if name in wanted})

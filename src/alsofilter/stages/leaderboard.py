@@ -12,16 +12,17 @@ from alsofilter.config.grid import SCENARIO_KEYS
 from alsofilter.detectors.metrics import DECISION_THRESHOLD
 from alsofilter.detectors.signals import suspicion_score
 from alsofilter.logs import setup_logging
-from alsofilter.names import crossval_label, detector_label
+from alsofilter.names import crossval_label, score_label
 from alsofilter.reporting.leaderboard import (STOPPED_SIGNAL, crossval_detections, early_stop_epoch, plot_leaderboard,
                                               run_detections, write_leaderboard)
 
 
 def run_samples(signals_npz, mixture_npz, method: str, stop: int | None = None
-                ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per detector of one run (each fitted signal with its BMM and GMM decision): ``(is_noisy,
-    score, flagged)`` (N,) at the last epoch, named as in the leaderboard; with ``stop`` (1-based),
-    also the AdamW loss at that epoch (:data:`~alsofilter.reporting.leaderboard.STOPPED_SIGNAL`)."""
+                ) -> dict[str, tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+    """Per score of one run (each fitted signal): ``(is_noisy, score, {"BMM": flagged, "GMM":
+    flagged})``, (N,) arrays at the last epoch, named as in the leaderboard; with ``stop``
+    (1-based), also the AdamW loss at that epoch
+    (:data:`~alsofilter.reporting.leaderboard.STOPPED_SIGNAL`)."""
     with np.load(signals_npz) as s, np.load(mixture_npz) as m:
         record, mixture = dict(s), dict(m)
     is_noisy = np.asarray(record["is_noisy"], dtype=bool)
@@ -31,17 +32,18 @@ def run_samples(signals_npz, mixture_npz, method: str, stop: int | None = None
         reads.append((STOPPED_SIGNAL[2], STOPPED_SIGNAL[1], stop - 1))
     for name, signal, epoch in reads:
         score = suspicion_score(signal, record)[epoch]
-        out[detector_label(method, name, "bmm")] = (is_noisy, score, mixture[f"{signal}/posterior"][epoch] > DECISION_THRESHOLD)
+        flags = {"BMM": mixture[f"{signal}/posterior"][epoch] > DECISION_THRESHOLD}
         if f"{signal}/gmm_posterior" in mixture:
-            out[detector_label(method, name, "gmm")] = (is_noisy, score,
-                                                        mixture[f"{signal}/gmm_posterior"][epoch] > DECISION_THRESHOLD)
+            flags["GMM"] = mixture[f"{signal}/gmm_posterior"][epoch] > DECISION_THRESHOLD
+        out[score_label(method, name)] = (is_noisy, score, flags)
     return out
 
 
-def crossval_samples(detection_npz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(is_noisy, score, flagged)`` of a cross-validated detector's detection.npz."""
+def crossval_samples(detection_npz) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """``(is_noisy, score, {"cleanlab": flagged})`` of a cross-validated detector's detection.npz."""
     with np.load(detection_npz) as d:
-        return np.asarray(d["is_noisy"], bool), np.asarray(d["score"], np.float64), np.asarray(d["flagged"], bool)
+        return (np.asarray(d["is_noisy"], bool), np.asarray(d["score"], np.float64),
+                {"cleanlab": np.asarray(d["flagged"], bool)})
 
 
 def leaderboard_files(runs: Sequence[Mapping], metrics_paths, train_benchmarks, crossval: Mapping,

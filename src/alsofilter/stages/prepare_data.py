@@ -10,17 +10,36 @@ replaced or touched) prepares the dataset again, and everything downstream rerun
 from __future__ import annotations
 
 import logging
+import pathlib
 import time
 from typing import Any, Mapping
+
+import pandas as pd
 
 from alsofilter.data import subset_dataset, write_prepared
 from alsofilter.data.cifar import check_cifar10_classes
 from alsofilter.data.fingerprint import source_fingerprint
 from alsofilter.data.loading import load_pipeline_dataset
 from alsofilter.data.subset import check_subset
+from alsofilter.io import write_text_atomic
 from alsofilter.logs import setup_logging
 
 log = logging.getLogger(__name__)
+
+#: the source files left out as unreadable (``skip_unreadable``), next to the prepared data;
+#: not one of the stage's declared outputs: it exists only where files were skipped
+UNREADABLE_FILE = "unreadable_files.csv"
+
+
+def write_unreadable(out_dir, unreadable) -> pathlib.Path:
+    """``unreadable_files.csv`` in ``out_dir``: ``file_name`` (relative to the source) and
+    ``error`` of each file left out; an earlier list is removed when nothing was left out."""
+    path = pathlib.Path(out_dir) / UNREADABLE_FILE
+    if not unreadable:
+        path.unlink(missing_ok=True)
+        return path
+    write_text_atomic(path, pd.DataFrame(unreadable, columns=["file_name", "error"]).to_csv(index=False))
+    return path
 
 
 def prepare_dataset(name: str, out_dir, data_dir: str | None = None,
@@ -37,6 +56,7 @@ def prepare_dataset(name: str, out_dir, data_dir: str | None = None,
     start = time.perf_counter()
     fingerprint = source_fingerprint(fmt, spec.get("path"), data_dir, options)
     data = load_pipeline_dataset(name, data_dir, spec)
+    unreadable = data.unreadable_files or []
     loaded = time.perf_counter()
     if name == "cifar10" and fmt != "cifar10":
         check_cifar10_classes(data.class_names, spec.get("path"))
@@ -47,7 +67,12 @@ def prepare_dataset(name: str, out_dir, data_dir: str | None = None,
         data.name = name
     write_prepared(data, out_dir, {
         "format": fmt, "source": str(spec.get("path") or data_dir or ""), "source_fingerprint": fingerprint,
-        "source_sizes": full, "subset": subset, "load_seconds": round(loaded - start, 3)})
+        "source_sizes": full, "subset": subset, "load_seconds": round(loaded - start, 3),
+        **({"unreadable_files": len(unreadable)} if data.unreadable_files is not None else {})})
+    listed = write_unreadable(out_dir, unreadable)
+    if unreadable:
+        log.warning("%s: left out %d unreadable file(s) of %s (skip_unreadable), listed in %s; first: %s",
+                    name, len(unreadable), spec.get("path"), listed, unreadable[0][0])
     log.info("prepared %s (%s, %s): %d training / %d test images of %s in %.1f s (decoding %.1f s)%s",
              name, fmt, spec.get("path") or data_dir or "built in", data.num_train, data.num_test,
              "x".join(map(str, data.x_train.shape[1:])), time.perf_counter() - start, loaded - start,
