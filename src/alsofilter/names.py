@@ -7,6 +7,8 @@ from __future__ import annotations
 
 METHOD_LABELS = {"adamw": "AdamW", "also-min": "ALSO-min", "also-max": "ALSO-max"}
 SIGNAL_LABELS = {"weight": "π", "loss": "loss", "loss_mean": "mean loss", "aum": "AUM",
+                 "forgetting": "forgetting events", "confidence": "confidence", "variability": "variability",
+                 "knn": "kNN label disagreement",
                  # the AdamW loss at an epoch chosen without clean labels (alsofilter.detectors.early_stopping)
                  "loss_stopped": "loss, stopped early"}
 #: cross-validated detectors; ``{k}`` is the number of folds
