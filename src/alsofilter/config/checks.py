@@ -37,6 +37,7 @@ from alsofilter.data import DATASETS, FORMATS, image_folder_layout
 from alsofilter.data.noise import (ASYMMETRIC_MAPPINGS, HUMAN_NOISE_NAMES, NOISE_TYPES, canonical_noise,
                                    is_human_noise, read_human_labels)
 from alsofilter.data.subset import check_subset
+from alsofilter.detectors.confident_learning import check_pixel_classifier
 from alsofilter.detectors.signals import SIGNALS
 
 
@@ -170,8 +171,6 @@ def _check_human_labels(config: Mapping[str, Any]) -> None:
 def _check_sizes(config: Mapping[str, Any]) -> None:
     """Batch size no larger than the training set, and no SVC pixel classifier that would take
     hours, where the size is known at DAG time."""
-    from alsofilter.detectors.confident_learning import check_pixel_classifier
-
     folds, detectors = crossval_settings(config)
     classifier = pixel_classifier_setting(config)
     for dataset in dict.fromkeys(sc["dataset"] for sc in expand_scenarios(config["scenarios"])):

@@ -48,6 +48,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from alsofilter.detectors.knn import knn_disagreement
+
 
 @dataclass(frozen=True)
 class Signal:
@@ -178,6 +180,4 @@ KNN_NEIGHBOURS = 10
           epochs=lambda record: [int(record["features_epoch"])] if "features_epoch" in record
           else [int(np.asarray(record["loss"]).shape[0])])
 def knn_signal(record):
-    from alsofilter.detectors.knn import knn_disagreement
-
     return knn_disagreement(record["features"], record["noisy_label"], KNN_NEIGHBOURS)[None, :]
