@@ -93,3 +93,32 @@ def test_penultimate_features_of_a_tiny_run(tmp_path):
     score = suspicion_score("knn", {**before, **out})
     assert score.shape == (1, len(table)) and 0 <= score.min() and score.max() <= 1
     assert KNN_NEIGHBOURS == 10
+
+
+def test_mixture_and_metrics_stages_name_the_knn_row_by_its_feature_epoch(tmp_path):
+    """The stages fit every signal of a (hand-made) record; knn's single row is named epoch 4."""
+    import pandas as pd
+
+    from alsofilter.stages.metrics import metrics_file
+    from alsofilter.stages.mixture import fit_mixture_file
+
+    rng = np.random.default_rng(0)
+    n, epochs = 200, 4
+    true = rng.integers(0, 4, n)
+    noisy = np.where(rng.random(n) < 0.3, (true + 1) % 4, true)
+    centres = np.eye(4)[true] * 3 + rng.normal(0, 0.5, (n, 4))   # features cluster by the true class
+    loss = np.where(noisy != true, 2.0, 0.2)[None, :] + rng.random((epochs, n))
+    pred = np.where(rng.random((epochs, n)) < 0.8, true, noisy)
+    record = {"loss": loss.astype(np.float32), "pred": pred.astype(np.int16), "noisy_label": noisy,
+              "true_label": true, "is_noisy": noisy != true, "features": centres.astype(np.float16),
+              "features_epoch": np.int64(epochs)}
+    np.savez(tmp_path / "signals.npz", **record)
+    names = fit_mixture_file(tmp_path / "signals.npz", tmp_path / "mixture.npz",
+                             ["loss", "forgetting", "confidence", "variability", "knn", "weight"], 10, 5, 95)
+    assert names == ["loss", "forgetting", "confidence", "variability", "knn"]   # no π: not an ALSO run
+    table = metrics_file(tmp_path / "signals.npz", tmp_path / "mixture.npz", tmp_path / "metrics.csv")
+    assert table[table["signal"] == "knn"]["epoch"].tolist() == [epochs]
+    assert table[table["signal"] == "loss"]["epoch"].tolist() == [1, 2, 3, 4]
+    knn = table[table["signal"] == "knn"].iloc[0]
+    assert knn["auc"] > 0.9                          # neighbours by the true class out-vote a wrong label
+    assert pd.read_csv(tmp_path / "metrics.csv")["signal"].nunique() == 5
