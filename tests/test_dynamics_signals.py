@@ -122,3 +122,25 @@ def test_mixture_and_metrics_stages_name_the_knn_row_by_its_feature_epoch(tmp_pa
     knn = table[table["signal"] == "knn"].iloc[0]
     assert knn["auc"] > 0.9                          # neighbours by the true class out-vote a wrong label
     assert pd.read_csv(tmp_path / "metrics.csv")["signal"].nunique() == 5
+
+
+def test_the_new_detectors_are_leaderboard_rows_and_downstream_names():
+    import pathlib
+
+    import yaml
+
+    from alsofilter.config import check_config, leaderboard_detectors
+    from alsofilter.detectors.decisions import parse_detector
+    from alsofilter.names import detector_label
+
+    config = yaml.safe_load((pathlib.Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    names = leaderboard_detectors(config)
+    for name in ("adamw.forgetting.bmm", "adamw.confidence.gmm", "also-min.variability.bmm",
+                 "also-min-da.knn.gmm", "cleanlab_pixels"):
+        assert name in names
+        parse_detector(name)
+    assert "adamw.weight.bmm" not in names
+    config["downstream"] = {"detectors": ["adamw.knn.bmm", "also-min.forgetting.gmm"], "modes": ["drop"]}
+    check_config(config)
+    assert detector_label("adamw", "forgetting", "bmm") == "AdamW forgetting events + BMM"
+    assert detector_label("also-min", "knn", "gmm") == "ALSO-min kNN label disagreement + GMM"
