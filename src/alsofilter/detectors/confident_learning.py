@@ -15,8 +15,10 @@ probabilities come from a model that never saw it. Two sources, each a detector 
     * ``logreg`` (default): standardised, PCA whitened, multinomial logistic regression. Calibrated (fitted by
       log-loss, a proper scoring rule, as cleanlab wants), cannot memorise noisy labels the way
       a network does, seconds even on 50 000 CIFAR images; the weakest reasonable choice.
-    * ``svc``: an RBF support-vector machine (``SVC(probability=True)``: Platt scaling fitted by
-      scikit-learn's internal 5-fold cross-validation), far stronger on digit-like data. Its cost
+    * ``svc``: an RBF support-vector machine with Platt-scaled probabilities (scikit-learn's
+      ``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)``, what
+      ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it), far stronger on
+      digit-like data. Its cost
       grows between N² and N³: above :data:`SVC_MAX_TRAIN` training samples per fold it is
       refused with a message (an SVC on 40 000 CIFAR images takes hours).
     * ``knn``: :data:`PIXEL_KNN_NEIGHBOURS` nearest neighbours (Euclidean), probabilities = the
@@ -128,6 +130,7 @@ def check_pixel_classifier(classifier: str, n_samples: int, n_folds: int) -> Non
 def pixel_classifier(classifier: str, n_features: int, n_train: int, seed: int):
     """The unfitted scikit-learn pipeline of ``classifier`` (:data:`PIXEL_CLASSIFIERS`) for
     ``n_features`` pixels and ``n_train`` training samples."""
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -145,7 +148,10 @@ def pixel_classifier(classifier: str, n_features: int, n_train: int, seed: int):
     if classifier == "logreg":
         final = LogisticRegression(C=1.0, max_iter=1000)
     elif classifier == "svc":
-        final = SVC(kernel="rbf", C=1.0, gamma="scale", probability=True, random_state=int(seed) % 2**32)
+        # Platt scaling on 5 internal folds, one SVC refitted on all (what SVC(probability=True)
+        # did; scikit-learn 1.9 deprecates that flag for this)
+        final = CalibratedClassifierCV(SVC(kernel="rbf", C=1.0, gamma="scale"), method="sigmoid", cv=5,
+                                       ensemble=False)
     else:
         final = KNeighborsClassifier(n_neighbors=min(PIXEL_KNN_NEIGHBOURS, n_train))
     return make_pipeline(*steps, final)
