@@ -361,3 +361,73 @@ def test_a_state_saved_under_the_old_setting_names_loads_and_is_checked():
     ALSO(params, 4, also_mode="optimistic").load_state_dict(state)
     with pytest.raises(ValueError, match="also_mode='optimistic'"):
         ALSO(params, 4, also_mode="extragrad").load_state_dict(state)
+
+
+# ---------------------------------------------------------------- what π is (docs/results.md)
+
+
+@pytest.mark.parametrize("mode", ["descent-ascent", "extragrad"])
+def test_log_pi_is_minus_eta_times_the_decayed_accumulated_loss(mode):
+    """With a uniform prior, log π = −η Σ_t (1+λη)^−(T−t+1) ℓ_t + a constant shared by all samples:
+    ℓ_t = the sample's scaled batch loss N/|B|·CE at step t (0 when not in the batch), taken at θ
+    (descent-ascent) or at θ½ (extragradient: the second pass). Checked to rounding, float32 π."""
+    torch.manual_seed(0)
+    n, dim, classes, batch = 48, 6, 3, 8
+    x = torch.randn(n, dim)
+    y = torch.randint(0, classes, (n,))
+    model = torch.nn.Linear(dim, classes)
+    eta, lam = 2e-2, 0.5
+    opt = ALSO(model.parameters(), n, lr=1e-2, pi_lr=eta, pi_decay=lam, also_mode=mode, device="cpu")
+    decay = 1.0 / (1.0 + lam * eta)
+    accumulated = np.zeros(n)                   # float64: Σ_t decay^(T-t+1) ℓ_t, updated per step
+    generator = torch.Generator().manual_seed(1)
+    for epoch in range(6):
+        for idx in torch.randperm(n, generator=generator).split(batch):
+            calls = []
+
+            def closure(idx=idx):
+                ce = F.cross_entropy(model(x[idx]), y[idx], reduction="none")
+                calls.append(ce.detach().double().numpy())
+                return ce
+
+            opt.step(idx, closure)
+            losses = calls[-1] * (n / len(idx))   # the pass whose losses move π (θ½ for extragrad)
+            assert len(calls) == (1 if mode == "descent-ascent" else 2)
+            step = np.zeros(n)
+            step[idx.numpy()] = losses
+            accumulated = decay * (accumulated + step)
+    log_pi = np.log(opt.pi.double().numpy())
+    offset = log_pi + eta * accumulated
+    assert np.ptp(eta * accumulated) > 0.5                  # π really moved: log π spans > 0.5
+    assert np.ptp(offset) < 2e-5                            # one constant for all, to float32 rounding
+    # the same ranking, except between samples closer than that rounding
+    gaps = np.diff(np.sort(eta * accumulated))
+    order = np.argsort(log_pi, kind="stable")
+    if gaps.min() > 4e-5:
+        assert np.array_equal(order, np.argsort(-accumulated, kind="stable"))
+    assert np.all(np.diff(-eta * accumulated[order]) > -4e-5)
+
+
+def test_a_descent_ascent_run_ranks_by_pi_as_by_its_recorded_accumulated_loss():
+    """On a real (tiny) training run: the descent-ascent π's ranking is that of the per-epoch
+    recorded loss summed over epochs (each sample is in one batch per epoch, the recorded loss is
+    the one that moved π, all batches have one size, so one loss scale N/|B|, and λη = 3e-4 makes
+    the decay within the run negligible)."""
+    from scipy.stats import spearmanr
+
+    from alsofilter.data import load_digits_dataset
+    from alsofilter.data.noise import make_noisy_labels
+    from alsofilter.training.trainer import Trainer, TrainConfig
+
+    torch.set_num_threads(1)
+    data = load_digits_dataset()
+    table = make_noisy_labels(data.y_train, 10, "symmetric", 0.4, 0, "digits")
+    assert len(table) == 3 * 479                          # batches of one size: one scale N/|B|
+    config = TrainConfig(width=4, epochs=3, batch_size=479, device="cpu", seed=5, method="also-min",
+                         also_mode="descent-ascent", pi_lr=3e-3, crop_padding=0, flip=False)
+    trainer = Trainer(data, table["noisy_label"].to_numpy(), table["true_label"].to_numpy(), config)
+    trainer.fit(progress=False)
+    loss = np.stack(trainer.record.arrays["loss"]).astype(np.float64)
+    log_pi = np.log(trainer.record.arrays["weight"][-1].astype(np.float64))
+    rho = spearmanr(log_pi, -loss.sum(0)).statistic
+    assert rho > 0.999

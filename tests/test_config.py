@@ -303,3 +303,15 @@ def test_relative_cost_schedules_longest_runs_first():
     assert relative_cost({**base, "method": "also-min", "also_mode": "optimistic"}) == r18_adamw  # one pass
     assert relative_cost({**base, "width": 32}) == pytest.approx(4 * r18_adamw)
     assert relative_cost(base, training_samples=25_000) == pytest.approx(r18_adamw / 2)
+
+
+def test_an_svc_pixel_classifier_that_would_take_hours_is_refused(base):
+    base["crossval"] = {"folds": 5, "detectors": ["cleanlab_pixels"], "pixel_classifier": "svc"}
+    check_config(base)                                   # digits: 1437 images, seconds
+    base["scenarios"] = [{"dataset": "cifar10", "arch": "resnet18", "noise": "symmetric", "rate": 0.4}]
+    with pytest.raises(ConfigError, match=r"pixel_classifier 'svc'.*\(dataset 'cifar10': 50000 training images\)"):
+        check_config(base, check_files=False)
+    base["datasets"] = {"cifar10": {"subset": {"train": 5000, "test": 1000}}}
+    check_config(base, check_files=False)                # the 5 000-image subset: minutes
+    base["crossval"]["pixel_classifier"] = "forest"
+    rejects(base, "crossval.pixel_classifier", "forest")

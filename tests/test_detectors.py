@@ -119,6 +119,37 @@ def test_pixel_classifier_probabilities_are_out_of_sample():
     assert 0.85 < accuracy < 0.995
 
 
+@pytest.mark.parametrize("classifier", ["svc", "knn"])
+def test_stronger_pixel_classifiers_are_out_of_sample_and_beat_logistic_regression(classifier):
+    """On digits an RBF SVM and kNN are far stronger than logistic regression (their out-of-sample
+    accuracy on clean labels is higher), and still below the 100 % of their own training set."""
+    from alsofilter.data import load_digits_dataset
+
+    data = load_digits_dataset()
+    labels = data.y_train
+    logreg = (pixel_probabilities(data.x_train, labels, 5, seed=0).argmax(1) == labels).mean()
+    proba = pixel_probabilities(data.x_train, labels, 5, seed=0, classifier=classifier)
+    assert proba.shape == (len(labels), 10) and np.allclose(proba.sum(1), 1)
+    accuracy = (proba.argmax(1) == labels).mean()
+    assert logreg < accuracy < 0.999
+
+
+def test_pixel_classifier_refuses_an_svc_that_would_take_hours_and_names_itself():
+    from alsofilter.detectors.confident_learning import SVC_MAX_TRAIN, check_pixel_classifier
+    from alsofilter.names import crossval_label
+
+    check_pixel_classifier("svc", 5000, 5)
+    with pytest.raises(ValueError, match="crossval.pixel_classifier 'svc'.*40000 images, more than 20000"):
+        check_pixel_classifier("svc", 50000, 5)
+    check_pixel_classifier("knn", 50000, 5)
+    with pytest.raises(ValueError, match="unknown; choose one of"):
+        check_pixel_classifier("forest", 100, 5)
+    assert SVC_MAX_TRAIN == 20000
+    assert crossval_label("cleanlab_pixels", 5) == "cleanlab, pixel logistic regression 5-fold CV"
+    assert crossval_label("cleanlab_pixels", 3, "svc") == "cleanlab, pixel RBF SVM 3-fold CV"
+    assert crossval_label("cleanlab_pixels", 3, "knn") == "cleanlab, pixel kNN 3-fold CV"
+
+
 def test_leaderboard_aggregates_seeds_one_row_per_score_with_its_decisions_side_by_side():
     rows = []
     base = dict(dataset="digits", arch="resnet18", noise="symmetric", rate=0.4)

@@ -17,15 +17,23 @@ SIGNAL_INPUTS: dict[str, tuple[str, ...]] = {
     "weight": ("weight",),
     "loss_mean": ("loss",),
     "aum": ("margin",),
+    "forgetting": ("pred", "noisy_label"),
+    "confidence": ("loss",),
+    "variability": ("loss",),
+    "knn": ("features", "noisy_label"),
 }
 
 METHOD_LABELS = {"adamw": "AdamW", "also-min": "ALSO-min", "also-max": "ALSO-max"}
 SIGNAL_LABELS = {"weight": "π", "loss": "loss", "loss_mean": "mean loss", "aum": "AUM",
+                 "forgetting": "forgetting events", "confidence": "confidence", "variability": "variability",
+                 "knn": "kNN label disagreement",
                  # the AdamW loss at an epoch chosen without clean labels (alsofilter.detectors.early_stopping)
                  "loss_stopped": "loss, stopped early"}
 #: cross-validated detectors; ``{k}`` is the number of folds
 CROSSVAL_LABELS = {"cleanlab_network": "cleanlab, network {k}-fold CV",
-                   "cleanlab_pixels": "cleanlab, pixel logistic regression {k}-fold CV"}
+                   "cleanlab_pixels": "cleanlab, pixel {classifier} {k}-fold CV"}
+#: the pixel classifiers of ``cleanlab_pixels`` (config key crossval.pixel_classifier)
+PIXEL_CLASSIFIER_LABELS = {"logreg": "logistic regression", "svc": "RBF SVM", "knn": "kNN"}
 REFERENCE_LABELS = {"none": "no filtering", "oracle": "oracle (true labels)"}
 
 
@@ -53,9 +61,11 @@ def detector_label(method: str, signal: str, decision: str) -> str:
     return f"{score_label(method, signal)} + {decision.upper()}"
 
 
-def crossval_label(detector: str, folds: int | None = None) -> str:
-    """``cleanlab, network 5-fold CV``; without ``folds``: ``cleanlab, network``."""
-    label = CROSSVAL_LABELS[detector]
+def crossval_label(detector: str, folds: int | None = None, pixel_classifier: str = "logreg") -> str:
+    """``cleanlab, network 5-fold CV``; without ``folds``: ``cleanlab, network``. The pixel
+    detector names its classifier: ``cleanlab, pixel RBF SVM 5-fold CV`` (``svc``)."""
+    label = CROSSVAL_LABELS[detector].replace(
+        "{classifier}", PIXEL_CLASSIFIER_LABELS.get(pixel_classifier, pixel_classifier))
     return label.replace(" {k}-fold CV", "") if folds is None else label.format(k=folds)
 
 

@@ -23,6 +23,7 @@ from alsofilter.config import (  # noqa: E402
     ConfigError,
     check_config,
     crossval_settings,
+    pixel_classifier_setting,
     dataset_spec,
     dataset_train_size,
     downstream_settings,
@@ -118,6 +119,7 @@ def adamw_baseline_settings(wc):
 
 
 CV_FOLDS, CV_DETECTORS = crossval_settings(config)
+CV_PIXEL_CLASSIFIER = pixel_classifier_setting(config)
 # one (scenario, seed)'s cross-validation folder; the pixel classifier does not depend on the arch
 CV_SCENARIO = "{dataset}/{arch}/{noise}-{rate}-seed{seed}"
 CV_PIXELS_SCENARIO = "{dataset}/{noise}-{rate}-seed{seed}"

@@ -31,7 +31,8 @@ rule crossval_cleanlab_network:
 
 
 rule crossval_cleanlab_pixels:
-    """cleanlab on out-of-sample probabilities of a logistic regression on the raw pixels (same folds)."""
+    """cleanlab on out-of-sample probabilities of a pixel classifier (crossval.pixel_classifier:
+    logistic regression, RBF SVM or kNN on the raw pixels after PCA; same folds)."""
     input:
         dataset=prepared_input,
         noise=f"{NOISE_PATTERN}.csv",
@@ -50,6 +51,7 @@ rule crossval_cleanlab_pixels:
         runtime=60,
     params:
         folds=CV_FOLDS,
+        classifier=CV_PIXEL_CLASSIFIER,
         data_dir=config["data_dir"],
         dataset_options=prepared_options,
     script:

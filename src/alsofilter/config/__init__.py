@@ -7,11 +7,12 @@ from alsofilter.config.grid import (SCENARIO_KEYS, Run, expand_runs, expand_scen
                                     scenario_wildcards)
 from alsofilter.config.schema import SCHEMA_PATH, ConfigError, validate
 from alsofilter.config.sections import (CROSSVAL_DETECTORS, MODES, TRAINING_RULES, crossval_settings,
-                                        downstream_settings, ladder_sizes, leaderboard_detectors, suspects_top_n,
+                                        downstream_settings, ladder_sizes, leaderboard_detectors, pixel_classifier_setting,
+                                        suspects_top_n,
                                         training_gpus)
 
 __all__ = ["check_config", "DATASET_DEFAULTS", "dataset_spec", "dataset_train_size", "human_labels_path",
            "noise_spec", "resolved_settings", "training_settings", "SCENARIO_KEYS", "Run", "expand_runs",
            "expand_scenarios", "format_rate", "scenario_keys", "scenario_wildcards", "SCHEMA_PATH", "ConfigError", "validate",
            "CROSSVAL_DETECTORS", "MODES", "crossval_settings", "downstream_settings", "ladder_sizes", "leaderboard_detectors",
-           "suspects_top_n", "TRAINING_RULES", "training_gpus"]
+           "pixel_classifier_setting", "suspects_top_n", "TRAINING_RULES", "training_gpus"]

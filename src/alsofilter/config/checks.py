@@ -32,11 +32,12 @@ from alsofilter.config.datasets import (FORMAT_OPTIONS, _datasets_section, _sett
 from alsofilter.config.grid import _as_list, expand_scenarios
 from alsofilter.config.schema import ConfigError, fail as _fail, validate
 from alsofilter.config.settings import ARCHS, METHODS, TrainConfig, base_method, compile_conflict
-from alsofilter.config.sections import ladder_sizes, leaderboard_detectors
+from alsofilter.config.sections import crossval_settings, ladder_sizes, leaderboard_detectors, pixel_classifier_setting
 from alsofilter.data import DATASETS, FORMATS, image_folder_layout
 from alsofilter.data.noise import (ASYMMETRIC_MAPPINGS, HUMAN_NOISE_NAMES, NOISE_TYPES, canonical_noise,
                                    is_human_noise, read_human_labels)
 from alsofilter.data.subset import check_subset
+from alsofilter.detectors.confident_learning import check_pixel_classifier
 from alsofilter.names import SIGNAL_INPUTS
 
 
@@ -183,11 +184,19 @@ def _check_compile(config: Mapping[str, Any]) -> None:
 
 
 def _check_sizes(config: Mapping[str, Any]) -> None:
-    """Batch size no larger than the training set, where the size is known at DAG time."""
+    """Batch size no larger than the training set, and no SVC pixel classifier that would take
+    hours, where the size is known at DAG time."""
+    folds, detectors = crossval_settings(config)
+    classifier = pixel_classifier_setting(config)
     for dataset in dict.fromkeys(sc["dataset"] for sc in expand_scenarios(config["scenarios"])):
         size = dataset_train_size(config, dataset)
         if size is None:
             continue  # checked when the job loads the data (the Trainer raises)
+        if "cleanlab_pixels" in detectors:
+            try:
+                check_pixel_classifier(classifier, size, folds)
+            except ValueError as exc:
+                raise ConfigError(f"{exc} (dataset {dataset!r}: {size} training images)") from None
         batch = resolved_settings(config, dataset)["batch_size"]
         if batch > size:
             _fail(_setting_source(config, dataset, "batch_size"), batch,

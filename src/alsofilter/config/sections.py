@@ -21,6 +21,11 @@ def crossval_settings(config: Mapping[str, Any]) -> tuple[int, list[str]]:
     return int(crossval["folds"]), list(crossval["detectors"])
 
 
+def pixel_classifier_setting(config: Mapping[str, Any]) -> str:
+    """``crossval.pixel_classifier`` (logreg, svc or knn), with the default."""
+    return str(schema.section(config, "crossval")["pixel_classifier"])
+
+
 def leaderboard_detectors(config: Mapping[str, Any]) -> list[str]:
     """Every detector this experiment's leaderboard has, by its downstream name
     (:mod:`alsofilter.detectors.decisions`): each method's signals that the method records (π only for

@@ -8,12 +8,25 @@ probabilities come from a model that never saw it. Two sources, each a detector 
     fold: :func:`alsofilter.training.job.run_training_job` with ``train_index``), predicting the
     held-out fold at its last epoch (eval mode, no augmentation). K jobs per (scenario, seed).
 ``cleanlab_pixels``
-    A scikit-learn pipeline on the raw pixels: standardise, PCA to at most
-    :data:`PIXEL_PCA_COMPONENTS` dimensions (whitened), multinomial logistic regression. Chosen
-    because cleanlab needs *calibrated* probabilities and logistic regression is fitted by
-    log-loss (a proper scoring rule), because a linear model cannot memorise noisy labels the way
-    a network or a nearest-neighbour rule does, and because it costs seconds even on 50 000
-    CIFAR images after PCA. Same folds as the network.
+    A scikit-learn pipeline on the raw pixels: PCA to at most
+    :data:`PIXEL_PCA_COMPONENTS` dimensions, then the classifier of ``crossval.pixel_classifier``
+    (:data:`PIXEL_CLASSIFIERS`):
+
+    * ``logreg`` (default): standardised, PCA whitened, multinomial logistic regression. Calibrated (fitted by
+      log-loss, a proper scoring rule, as cleanlab wants), cannot memorise noisy labels the way
+      a network does, seconds even on 50 000 CIFAR images; the weakest reasonable choice.
+    * ``svc``: an RBF support-vector machine with Platt-scaled probabilities (scikit-learn's
+      ``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)``, what
+      ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it), far stronger on
+      digit-like data. Its cost
+      grows between N² and N³: above :data:`SVC_MAX_TRAIN` training samples per fold it is
+      refused with a message (an SVC on 40 000 CIFAR images takes hours).
+    * ``knn``: :data:`PIXEL_KNN_NEIGHBOURS` nearest neighbours (Euclidean), probabilities = the
+      neighbours' label shares.
+
+    ``svc`` and ``knn`` work on the pixels in [0, 1], PCA'd but neither standardised nor whitened.
+
+    Same folds as the network.
 
 Folds: :class:`sklearn.model_selection.StratifiedKFold` on the *given* (noisy) labels — what a
 user has — shuffled with the run's seed. The decision is ``cleanlab.filter.find_label_issues``
@@ -33,6 +46,12 @@ from alsofilter.io import atomic_path, write_text_atomic
 from alsofilter.detectors.metrics import detection_metrics
 #: PCA dimensions of the pixel classifier (images with fewer pixels keep all of them)
 PIXEL_PCA_COMPONENTS = 128
+#: the pixel classifiers of ``cleanlab_pixels`` (config key crossval.pixel_classifier)
+PIXEL_CLASSIFIERS = ("logreg", "svc", "knn")
+#: the most training samples per fold an SVC is fitted on (beyond: hours; see the module docstring)
+SVC_MAX_TRAIN = 20000
+#: neighbours of the ``knn`` pixel classifier
+PIXEL_KNN_NEIGHBOURS = 10
 
 
 def fold_indices(labels: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -99,24 +118,61 @@ def out_of_fold_probabilities(fold_files: Sequence[str | Path], n_samples: int) 
     return proba
 
 
-def pixel_probabilities(x: np.ndarray, labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Out-of-sample probabilities (N, C) of the pixel classifier, over the same folds as
-    :func:`fold_indices`. x uint8 (N, C, H, W)."""
+def check_pixel_classifier(classifier: str, n_samples: int, n_folds: int) -> None:
+    """Raise ``ValueError`` for an unknown classifier, or an SVC whose folds would train on more
+    than :data:`SVC_MAX_TRAIN` samples (hours), naming the setting and what to use instead."""
+    if classifier not in PIXEL_CLASSIFIERS:
+        raise ValueError(f"crossval.pixel_classifier {classifier!r} is unknown; choose one of {list(PIXEL_CLASSIFIERS)}")
+    per_fold = int(n_samples) - int(n_samples) // int(n_folds)
+    if classifier == "svc" and per_fold > SVC_MAX_TRAIN:
+        raise ValueError(
+            f"crossval.pixel_classifier 'svc': each of the {n_folds} folds would fit an RBF SVM on "
+            f"~{per_fold} images, more than {SVC_MAX_TRAIN} (its cost grows as N^2-N^3 with five internal "
+            "fits for the probabilities: hours at 40 000 CIFAR images); use knn or logreg, or a "
+            "subset of the data (datasets.<name>.subset)")
+
+
+def pixel_classifier(classifier: str, n_features: int, n_train: int, seed: int):
+    """The unfitted scikit-learn pipeline of ``classifier`` (:data:`PIXEL_CLASSIFIERS`) for
+    ``n_features`` pixels and ``n_train`` training samples."""
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
 
+    # standardising and whitening suit the linear model; distances (RBF, neighbours) are taken on
+    # the pixels in [0, 1] (PCA, not whitened, keeps their geometry), as usual for these models:
+    # standardised, near-constant border pixels would weigh as much as the strokes
+    steps = [StandardScaler()] if classifier == "logreg" else []
+    n_components = min(PIXEL_PCA_COMPONENTS, n_features, n_train - 1)
+    if n_components < n_features:
+        steps.append(PCA(n_components=n_components, whiten=classifier == "logreg", random_state=0))
+    if classifier == "logreg":
+        final = LogisticRegression(C=1.0, max_iter=1000)
+    elif classifier == "svc":
+        # Platt scaling on 5 internal folds, one SVC refitted on all (what SVC(probability=True)
+        # did; scikit-learn 1.9 deprecates that flag for this)
+        final = CalibratedClassifierCV(SVC(kernel="rbf", C=1.0, gamma="scale"), method="sigmoid", cv=5,
+                                       ensemble=False)
+    else:
+        final = KNeighborsClassifier(n_neighbors=min(PIXEL_KNN_NEIGHBOURS, n_train))
+    return make_pipeline(*steps, final)
+
+
+def pixel_probabilities(x: np.ndarray, labels: np.ndarray, n_folds: int, seed: int,
+                        classifier: str = "logreg") -> np.ndarray:
+    """Out-of-sample probabilities (N, C) of the pixel classifier ``classifier``
+    (:data:`PIXEL_CLASSIFIERS`), over the same folds as :func:`fold_indices`. x uint8 (N, C, H, W)."""
+    check_pixel_classifier(classifier, len(x), n_folds)
     features = np.asarray(x, dtype=np.float32).reshape(len(x), -1) / 255.0
     labels = np.asarray(labels, dtype=np.int64)
     classes = int(labels.max()) + 1
     proba = np.zeros((len(labels), classes))
     for train_index, held_out_index in fold_indices(labels, n_folds, seed):
-        steps = [StandardScaler()]
-        n_components = min(PIXEL_PCA_COMPONENTS, features.shape[1], len(train_index) - 1)
-        if n_components < features.shape[1]:
-            steps.append(PCA(n_components=n_components, whiten=True, random_state=0))
-        model = make_pipeline(*steps, LogisticRegression(C=1.0, max_iter=1000))
+        model = pixel_classifier(classifier, features.shape[1], len(train_index), seed)
         model.fit(features[train_index], labels[train_index])
         fold_proba = np.zeros((len(held_out_index), classes))
         fold_proba[:, model.classes_] = model.predict_proba(features[held_out_index])
@@ -143,10 +199,11 @@ def cleanlab_detection(labels: np.ndarray, proba: np.ndarray) -> dict[str, np.nd
 
 
 def write_detection(out_npz, out_metrics, detector: str, is_noisy, proba, detection: Mapping,
-                    seconds: float | None = None, runs: int = 0) -> pd.DataFrame:
+                    seconds: float | None = None, runs: int = 0, classifier: str | None = None) -> pd.DataFrame:
     """Write a cross-validated detector's per-sample result (``score``, ``flagged``, ``proba``,
     ``is_noisy``) and its one-row metrics table (same columns as a run's metrics.csv, epoch =
-    final, plus ``detector``, ``training_runs`` and ``training_seconds`` where known)."""
+    final, plus ``detector``, ``training_runs`` and ``training_seconds`` where known, and the
+    pixel ``classifier`` of ``cleanlab_pixels``)."""
     with atomic_path(out_npz) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, score=detection["score"], flagged=detection["flagged"],
@@ -154,6 +211,8 @@ def write_detection(out_npz, out_metrics, detector: str, is_noisy, proba, detect
     row = {"detector": detector, "signal": detector, "epoch": -1}
     row.update(detection_metrics(is_noisy, detection["score"], detection["flagged"].astype(float)))
     row.update(fit_ok=True, training_runs=runs, training_seconds=seconds)
+    if classifier is not None:
+        row["classifier"] = classifier
     table = pd.DataFrame([row])
     write_text_atomic(out_metrics, table.to_csv(index=False))
     return table

@@ -68,12 +68,13 @@ def decision_scores(is_noisy: np.ndarray, flagged: np.ndarray) -> tuple[float, f
 
 
 def metrics_per_epoch(is_noisy: np.ndarray, scores: np.ndarray, posteriors: np.ndarray,
-                      fit_ok: np.ndarray | None = None, signal: str = "") -> pd.DataFrame:
+                      fit_ok: np.ndarray | None = None, signal: str = "", epochs=None) -> pd.DataFrame:
     """One row per epoch: ``signal, epoch (1-based)``, :data:`METRIC_COLUMNS`, ``fit_ok``.
-    scores, posteriors: (E, N)."""
+    scores, posteriors: (E, N); ``epochs`` (E,): the rows' epoch numbers (default 1..E)."""
     rows = []
+    epochs = np.arange(1, scores.shape[0] + 1) if epochs is None else np.asarray(epochs)
     for e in range(scores.shape[0]):
-        row = {"signal": signal, "epoch": e + 1}
+        row = {"signal": signal, "epoch": int(epochs[e])}
         row.update(detection_metrics(is_noisy, scores[e], posteriors[e]))
         row["fit_ok"] = bool(fit_ok[e]) if fit_ok is not None else True
         rows.append(row)

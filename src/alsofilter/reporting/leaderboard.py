@@ -100,7 +100,7 @@ def crossval_detections(scenario: Mapping, detector: str, metrics_csv, benchmark
     row = pd.read_csv(metrics_csv).iloc[0]
     out = {k: scenario[k] for k in SCENARIO + ["seed"]}
     out.update(method="crossval", signal=detector, decision="cleanlab",
-               detector=crossval_label(detector, folds),
+               detector=crossval_label(detector, folds, detection_classifier(metrics_csv)),
                training_jobs=folds if detector == "cleanlab_network" else 0,
                training_seconds=benchmark_seconds(benchmarks),
                **{k: row.get(k, np.nan) for k in SCORES})
@@ -140,6 +140,12 @@ def per_score(detections: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         part.columns = [f"{m}_{decision_key(decision)}" for m in DECISION_METRICS]
         wide = wide.join(part)
     return wide.reset_index().rename(columns={"score": "detector"}), decisions
+def detection_classifier(metrics_csv) -> str:
+    """The pixel classifier a cross-validated detection's metrics.csv names (``logreg`` when it
+    names none: the network's, or a file from before the setting)."""
+    row = pd.read_csv(metrics_csv).iloc[0]
+    value = row.get("classifier", "logreg")
+    return "logreg" if not isinstance(value, str) else value
 
 
 def aggregate(detections: pd.DataFrame) -> pd.DataFrame:

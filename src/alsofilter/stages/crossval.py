@@ -31,17 +31,17 @@ def cleanlab_network_files(noise_csv, fold_files, out_npz, out_metrics) -> pd.Da
 
 
 def cleanlab_pixels_files(noise_csv, dataset: str, data_dir, dataset_options, n_folds: int, seed: int,
-                          out_npz, out_metrics) -> pd.DataFrame:
-    """The ``cleanlab_pixels`` detector: pixel classifier over K folds, then cleanlab."""
+                          out_npz, out_metrics, classifier: str = "logreg") -> pd.DataFrame:
+    """The ``cleanlab_pixels`` detector: pixel classifier ``classifier`` over K folds, then cleanlab."""
     labels, is_noisy = _noise_table(noise_csv)
     data = load_pipeline_dataset(dataset, data_dir, dataset_options)
     if data.num_train != len(labels):
         raise ValueError(f"{noise_csv} has {len(labels)} rows, dataset {dataset!r} has {data.num_train}")
     start = time.perf_counter()
-    proba = pixel_probabilities(data.x_train, labels, n_folds, seed)
+    proba = pixel_probabilities(data.x_train, labels, n_folds, seed, classifier)
     seconds = time.perf_counter() - start
     return write_detection(out_npz, out_metrics, "cleanlab_pixels", is_noisy, proba,
-                           cleanlab_detection(labels, proba), seconds=seconds, runs=0)
+                           cleanlab_detection(labels, proba), seconds=seconds, runs=0, classifier=classifier)
 
 
 def rule_crossval_cleanlab_network(smk) -> None:
@@ -54,4 +54,5 @@ def rule_crossval_cleanlab_pixels(smk) -> None:
     """Rule ``crossval_cleanlab_pixels``."""
     setup_logging(smk.log[0])
     cleanlab_pixels_files(smk.input.noise, smk.wildcards.dataset, smk.params.data_dir, smk.params.dataset_options,
-                          smk.params.folds, int(smk.wildcards.seed), smk.output.detection, smk.output.metrics)
+                          smk.params.folds, int(smk.wildcards.seed), smk.output.detection, smk.output.metrics,
+                          classifier=smk.params.classifier)

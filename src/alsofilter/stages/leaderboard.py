@@ -13,8 +13,8 @@ from alsofilter.detectors.metrics import DECISION_THRESHOLD
 from alsofilter.detectors.signals import suspicion_score
 from alsofilter.logs import setup_logging
 from alsofilter.names import crossval_label, score_label
-from alsofilter.reporting.leaderboard import (STOPPED_SIGNAL, crossval_detections, early_stop_epoch, plot_leaderboard,
-                                              run_detections, write_leaderboard)
+from alsofilter.reporting.leaderboard import (STOPPED_SIGNAL, crossval_detections, detection_classifier,
+                                              early_stop_epoch, plot_leaderboard, run_detections, write_leaderboard)
 
 
 def run_samples(signals_npz, mixture_npz, method: str, stop: int | None = None
@@ -72,7 +72,8 @@ def leaderboard_files(runs: Sequence[Mapping], metrics_paths, train_benchmarks, 
         for detector, items in crossval.items():
             for scen, metrics_csv, _ in items:
                 key = (*(scen[k] for k in SCENARIO_KEYS), scen["seed"])
-                samples.setdefault(key, {})[crossval_label(detector, folds)] = crossval_samples(
+                label = crossval_label(detector, folds, detection_classifier(metrics_csv))
+                samples.setdefault(key, {})[label] = crossval_samples(
                     Path(metrics_csv).with_name("detection.npz"))
     table = write_leaderboard(pd.concat(frames, ignore_index=True), out_csv, out_md, samples, out_paired)
     plot_leaderboard(table, [out_png, out_pdf])

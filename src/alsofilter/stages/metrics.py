@@ -12,7 +12,7 @@ from alsofilter.data.loading import pipeline_dataset_metadata
 from alsofilter.detectors.decisions import cleaned_labels
 from alsofilter.detectors.metrics import DECISION_THRESHOLD, METRIC_COLUMNS, metrics_per_epoch
 from alsofilter.detectors.ranking import ranked_samples
-from alsofilter.detectors.signals import suspicion_score
+from alsofilter.detectors.signals import signal_epochs, suspicion_score
 from alsofilter.io import write_text_atomic
 from alsofilter.logs import setup_logging
 
@@ -33,11 +33,12 @@ def metrics_file(signals_npz, mixture_npz, out_csv) -> pd.DataFrame:
     frames = []
     for name in names:
         score = suspicion_score(name, record)
+        epochs = signal_epochs(name, record, score.shape[0])
         table = metrics_per_epoch(record["is_noisy"], score, mixture[f"{name}/posterior"],
-                                  mixture[f"{name}/ok"], signal=name)
+                                  mixture[f"{name}/ok"], signal=name, epochs=epochs)
         if f"{name}/gmm_posterior" in mixture:
             gmm = metrics_per_epoch(record["is_noisy"], score, mixture[f"{name}/gmm_posterior"],
-                                    mixture[f"{name}/gmm_ok"], signal=name)
+                                    mixture[f"{name}/gmm_ok"], signal=name, epochs=epochs)
             for col in GMM_DECISION_COLUMNS:
                 table[f"{col}_gmm"] = gmm[col].to_numpy()
         frames.append(table)

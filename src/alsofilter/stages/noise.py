@@ -43,7 +43,8 @@ def make_noise_file(dataset: str, noise: str, rate: float, seed: int, out_csv, o
                                   include_true=noise_options.get("symmetric_include_true", True),
                                   asymmetric_mapping=noise_options.get("asymmetric_mapping", "standard"),
                                   fine_to_coarse=data.fine_to_coarse,
-                                  custom_mapping=None if pairs is None else {int(a): int(b) for a, b in pairs})
+                                  custom_mapping=None if pairs is None else {int(a): int(b) for a, b in pairs},
+                                  images=data.x_train if noise == "instance" else None)
     write_noise_table(table, out_csv)
     info = {"dataset": dataset, "format": fmt, "noise": noise, "rate": rate, "seed": seed,
             "num_samples": int(len(table)), "num_classes": int(data.num_classes),

@@ -32,6 +32,7 @@ from alsofilter.data.loading import load_pipeline_dataset
 from alsofilter.io import atomic_path, write_json_atomic, write_text_atomic
 from alsofilter.data.noise import read_noise_table
 from alsofilter.training.devices import gpu_slot
+from alsofilter.training.features import penultimate_features
 from alsofilter.training.trainer import RunRecord, Trainer, TrainConfig, UnreadableCheckpoint
 from alsofilter.training.watchdog import DEFAULT_STALL_TIMEOUT, StallWatchdog
 
@@ -133,6 +134,7 @@ def train_on_noise_file(noise_csv, settings: Mapping[str, Any], out_signals, out
         log.warning("stopped at epoch %d; checkpoint %s; run again to resume", trainer.epoch, checkpoint)
         raise StopRequested()
     arrays = record_to_arrays(record, true_labels, noisy_labels)
+    arrays.update(penultimate_features(trainer))     # once per run, for the knn detector
     with atomic_path(out_signals) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
