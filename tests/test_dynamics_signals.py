@@ -65,7 +65,8 @@ def test_penultimate_features_of_a_tiny_run(tmp_path):
     from alsofilter.data import load_digits_dataset
     from alsofilter.data.noise import make_noisy_labels
     from alsofilter.training.features import penultimate_features
-    from alsofilter.training.trainer import Trainer, TrainConfig, record_to_arrays
+    from alsofilter.training.job import record_to_arrays
+    from alsofilter.training.trainer import Trainer, TrainConfig
 
     torch.set_num_threads(1)
     data = load_digits_dataset()
@@ -133,7 +134,10 @@ def test_the_new_detectors_are_leaderboard_rows_and_downstream_names():
     from alsofilter.detectors.decisions import parse_detector
     from alsofilter.names import detector_label
 
-    config = yaml.safe_load((pathlib.Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "config.yaml").read_text())
+    # the demo with its overlay config/demo_instance.yaml, which adds the new signals
+    config.update(yaml.safe_load((repo / "config" / "demo_instance.yaml").read_text()))
     names = leaderboard_detectors(config)
     for name in ("adamw.forgetting.bmm", "adamw.confidence.gmm", "also-min.variability.bmm",
                  "also-min-da.knn.gmm", "cleanlab_pixels"):
