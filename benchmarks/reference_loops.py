@@ -167,17 +167,7 @@ def plain_loop(data: ImageDataset, config, epochs: int = 2, workers: int = 8) ->
                 correct += (forward(x).argmax(1) == y.to(device, non_blocking=True)).sum()
         return correct.item() / data.num_test
 
-    rows = []
-    for _ in range(epochs):
-        sync(device)
-        start = time.perf_counter()
-        model.train()
-        losses = [step(x, y, idx) for x, y, idx in train]
-        accuracy = evaluate()
-        sync(device)
-        rows.append(_epoch_row(time.perf_counter() - start, losses, accuracy,
-                               getattr(optimizer, "pi", None)))
-    return rows
+    return _timed_epochs(device, model, optimizer, train, step, evaluate, epochs)
 
 
 def authors_loop(data: ImageDataset, config, epochs: int = 2) -> list[dict]:
@@ -230,6 +220,19 @@ def authors_loop(data: ImageDataset, config, epochs: int = 2) -> list[dict]:
                 correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
         return correct / data.num_test
 
+    return _timed_epochs(device, model, optimizer, train, step, evaluate, epochs)
+
+
+def loop_arithmetic(loop: str, config) -> dict:
+    """The precision and memory format ``loop`` runs ``config`` in."""
+    if loop == "authors":
+        return {"precision": "fp32", "channels_last": False}
+    return {"precision": resolved_precision(config), "channels_last": resolved_channels_last(config)}
+
+
+def _timed_epochs(device, model, optimizer, train, step, evaluate, epochs: int) -> list[dict]:
+    """``epochs`` epochs of a reference loop, each timed whole (training and evaluation, between
+    device synchronisations); one :func:`_epoch_row` per epoch."""
     rows = []
     for _ in range(epochs):
         sync(device)
@@ -240,13 +243,6 @@ def authors_loop(data: ImageDataset, config, epochs: int = 2) -> list[dict]:
         sync(device)
         rows.append(_epoch_row(time.perf_counter() - start, losses, accuracy, getattr(optimizer, "pi", None)))
     return rows
-
-
-def loop_arithmetic(loop: str, config) -> dict:
-    """The precision and memory format ``loop`` runs ``config`` in."""
-    if loop == "authors":
-        return {"precision": "fp32", "channels_last": False}
-    return {"precision": resolved_precision(config), "channels_last": resolved_channels_last(config)}
 
 
 def _epoch_row(seconds: float, step_losses: list[float], test_acc: float, pi) -> dict:

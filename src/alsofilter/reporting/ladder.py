@@ -43,24 +43,6 @@ def ladder_signals(method: str) -> tuple[str, ...]:
     return LADDER_SIGNALS.get(base_method(method), ())
 
 
-def check_rungs(runs: Sequence[Mapping], sizes: Mapping[str, int]) -> None:
-    """A clear error unless ``runs`` form a ladder: one scenario apart from the dataset, at least
-    two datasets, each with its training-set size in ``sizes``, no two of one size."""
-    fixed = {tuple(r[k] for k in FIXED) for r in runs}
-    if len(fixed) != 1:
-        raise ValueError(f"ladder: the scenarios must differ in the dataset only; got {sorted(fixed)} "
-                         f"for {FIXED}")
-    datasets = list(dict.fromkeys(r["dataset"] for r in runs))
-    missing = [d for d in datasets if d not in sizes]
-    if missing:
-        raise ValueError(f"ladder: datasets {missing} have no training-set size (datasets.<name>.subset.train)")
-    if len(datasets) < 2:
-        raise ValueError(f"ladder: needs at least two datasets (rungs), got {datasets}")
-    by_size = pd.Series({d: sizes[d] for d in datasets})
-    if by_size.duplicated().any():
-        raise ValueError(f"ladder: two rungs of the same size: {by_size.to_dict()}")
-
-
 def auc_per_epoch(runs: Sequence[Mapping], metrics: Sequence[pd.DataFrame], sizes: Mapping[str, int]) -> pd.DataFrame:
     """One row per (rung, method, signal, seed, epoch) of the ladder's signals: ``n_train``,
     ``method``, ``signal``, ``seed``, ``epoch``, ``auc``."""
@@ -175,7 +157,7 @@ def plot_ladder(per_epoch: pd.DataFrame, out_paths, scenario: Mapping, marks: pd
     for ax, (method, signal) in zip(axes[0], panels):
         part = per_epoch[(per_epoch["method"] == method) & (per_epoch["signal"] == signal)]
         for n in sizes:
-            curve = part[part["n_train"] == n].groupby("epoch")["auc"].agg(["mean", "min", "max", "count"])
+            curve = part[part["n_train"] == n].groupby("epoch")["auc"].agg(["mean", "min", "max"])
             if curve.empty:
                 continue
             seeds = part[part["n_train"] == n]["seed"].nunique()
@@ -215,9 +197,9 @@ def plot_ladder(per_epoch: pd.DataFrame, out_paths, scenario: Mapping, marks: pd
 def write_ladder(runs: Sequence[Mapping], sizes: Mapping[str, int], metrics: Sequence[pd.DataFrame],
                  histories: Sequence[pd.DataFrame], seconds: Sequence[float], samples: Mapping | None,
                  out_csv, out_md, out_png, out_pdf) -> pd.DataFrame:
-    """The ladder's table (CSV, Markdown) and figure (PNG, PDF); ``samples`` as for
+    """The ladder's table (CSV, Markdown) and figure (PNG, PDF) of ``runs`` that form a ladder
+    (:func:`alsofilter.config.ladder_sizes` checks the config); ``samples`` as for
     :func:`~alsofilter.reporting.leaderboard.paired_against_references` (None: no paired columns)."""
-    check_rungs(runs, sizes)
     rows = per_seed_rows(runs, metrics, histories, seconds, sizes)
     paired = (paired_against_references(None, samples, references=ladder_references(runs))
               if samples is not None else None)
